@@ -16,7 +16,8 @@ use crate::{Error, Result};
 pub type Pool = DeadPool<AsyncPgConnection>;
 
 /// A connection taken from the [`Pool`]; dereferences to `AsyncPgConnection`.
-pub type PooledConnection = deadpool::managed::Object<AsyncDieselConnectionManager<AsyncPgConnection>>;
+pub type PooledConnection =
+    deadpool::managed::Object<AsyncDieselConnectionManager<AsyncPgConnection>>;
 
 /// How to reach PostgreSQL and how many connections to keep.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,9 +26,9 @@ pub struct PoolConfig {
     pub url: SecretString,
     /// Upper bound on open connections.
     pub max_connections: usize,
-    /// How long a caller waits for a free connection, or for a new one to open, before failing.
-    #[serde(with = "humantime_ms")]
-    pub acquire_timeout: Duration,
+    /// How long a caller waits for a free connection, or for a new one to open, before
+    /// failing, in milliseconds.
+    pub acquire_timeout_ms: u64,
 }
 
 impl PoolConfig {
@@ -36,7 +37,7 @@ impl PoolConfig {
         Self {
             url: SecretString::from(url.into()),
             max_connections: 16,
-            acquire_timeout: Duration::from_secs(2),
+            acquire_timeout_ms: 2_000,
         }
     }
 }
@@ -46,11 +47,12 @@ impl PoolConfig {
 pub fn build_pool(config: &PoolConfig) -> Result<Pool> {
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new(config.url.expose_secret());
+    let timeout = Some(Duration::from_millis(config.acquire_timeout_ms));
     DeadPool::builder(manager)
         .max_size(config.max_connections)
-        .wait_timeout(Some(config.acquire_timeout))
-        .create_timeout(Some(config.acquire_timeout))
-        .recycle_timeout(Some(config.acquire_timeout))
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| Error::Pool(e.to_string()))
@@ -66,15 +68,4 @@ pub async fn ping(pool: &Pool) -> Result<()> {
     let mut conn = connect(pool).await?;
     diesel::sql_query("SELECT 1").execute(&mut conn).await?;
     Ok(())
-}
-
-/// `acquire_timeout_ms = 2000` in config files.
-mod humantime_ms {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
 }

@@ -1,0 +1,150 @@
+//! The application shell both services share: middleware in a fixed order, extractor settings,
+//! `/health`, `/metrics`, and the envelope for unknown routes.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+
+use crate::config::{CorsConfig, ServerConfig};
+use crate::error::{ApiError, ErrorCode};
+use crate::health::{Health, health};
+use crate::request::request_context;
+
+/// What the shell needs, built once per process and cloned into every worker.
+#[derive(Clone)]
+pub struct Shell {
+    metrics: PrometheusMetrics,
+    cors: CorsConfig,
+    health: web::Data<Health>,
+    json_limit: usize,
+}
+
+impl Shell {
+    /// Builds the shell; `namespace` prefixes the Prometheus metric names (`cloud_api`).
+    pub fn new(
+        namespace: &str,
+        server: &ServerConfig,
+        cors: CorsConfig,
+        health: Health,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let metrics = PrometheusMetricsBuilder::new(namespace)
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("unmatched")
+            .build()?;
+        Ok(Self {
+            metrics,
+            cors,
+            health: web::Data::new(health),
+            json_limit: server.json_limit_bytes,
+        })
+    }
+
+    /// The Prometheus registry, for services that add metrics of their own.
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.metrics.registry
+    }
+}
+
+/// The application: the service's routes (`configure`) inside the shared shell.
+///
+/// Middleware order, outermost first: request context (id, span, envelope) → CORS → metrics.
+pub fn app(
+    shell: Shell,
+    configure: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let cors = cors(&shell.cors);
+    App::new()
+        .app_data(shell.health)
+        .configure(|cfg| crate::extract::configure_extractors(cfg, shell.json_limit))
+        .route("/health", web::get().to(health))
+        .configure(configure)
+        .default_service(web::to(fallback))
+        .wrap(shell.metrics)
+        .wrap(cors)
+        .wrap(from_fn(request_context))
+}
+
+/// Answers what no route handled. actix runs the app's default service both for an unknown
+/// path and for a known path with no route for the method; the resource map tells them apart.
+async fn fallback(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(if req.resource_map().has_resource(req.path()) {
+        ApiError::with_message(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed on {}.", req.method(), req.path()),
+        )
+    } else {
+        ApiError::not_found("route")
+    })
+}
+
+fn cors(config: &CorsConfig) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("x-timestamp"),
+            header::HeaderName::from_static("x-nonce"),
+            header::HeaderName::from_static("x-signature"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("x-execution-id"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(config.max_age_secs);
+    for origin in &config.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
+/// Binds and runs `factory`'s app until SIGTERM or SIGINT, then lets in-flight requests finish
+/// (up to `shutdown_timeout_secs`) before returning.
+pub async fn serve<F, A, B>(server: &ServerConfig, factory: F) -> std::io::Result<()>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    A: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let mut http = HttpServer::new(factory)
+        .shutdown_timeout(server.shutdown_timeout_secs)
+        .bind((server.host.as_str(), server.port))?;
+    if server.workers > 0 {
+        http = http.workers(server.workers);
+    }
+    tracing::info!(host = %server.host, port = server.port, "listening on {}:{}", server.host, server.port);
+    http.run().await
+}

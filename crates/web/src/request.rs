@@ -1,0 +1,164 @@
+//! The outermost middleware: a request id and a span for every request, one log line when it
+//! ends, the `X-Request-Id` header on every response, and the error envelope on every non-2xx.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use tracing::{Instrument, field};
+
+use crate::error::{ApiError, ErrorCode, PendingEnvelope};
+
+/// The header that carries the request id in and out.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request: the client's `X-Request-Id` when it is 1–128 characters of
+/// `[A-Za-z0-9._-]`, otherwise a fresh UUIDv7. Extract it in a handler to record it (audit rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn from_header(value: Option<&HeaderValue>) -> Self {
+        value
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                (1..=128).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+            .map_or_else(
+                || Self(uuid::Uuid::now_v7().to_string()),
+                |v| Self(v.to_owned()),
+            )
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromRequest for RequestId {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            req.extensions()
+                .get::<RequestId>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal("request id middleware is not installed")),
+        )
+    }
+}
+
+/// Marks a response whose non-2xx body is the product's own and must reach the client as it is:
+/// a function's real response through the gateway, the health report.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepBody;
+
+/// The middleware; install it with `actix_web::middleware::from_fn(request_context)` as the
+/// outermost layer.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = RequestId::from_header(req.headers().get(&REQUEST_ID_HEADER));
+    req.extensions_mut().insert(request_id.clone());
+    let quiet = matches!(req.path(), "/health" | "/metrics");
+    let span = tracing::info_span!(
+        "http.request",
+        request_id = %request_id,
+        http.method = %req.method(),
+        http.route = field::Empty,
+        http.status = field::Empty,
+    );
+    // Inner layers answer errors as responses (handlers and extractors through `ApiError`, CORS
+    // through its own error response); an `Err` here can only come from a middleware failing
+    // outright, and actix renders it with its `ResponseError`. (Cloning the request up front to
+    // render it here would break routing, which needs the request uniquely owned.)
+    let response = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
+
+    let status = response.status();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    span.record("http.route", route.as_str());
+    span.record("http.status", status.as_u16());
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    if status.is_server_error() {
+        let cause = response
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+            .and_then(ApiError::cause_chain);
+        tracing::error!(
+            parent: &span,
+            http.status = status.as_u16(),
+            duration_ms,
+            error.cause = cause.as_deref().unwrap_or("unknown"),
+            "request failed with {status}"
+        );
+    } else if quiet {
+        tracing::debug!(parent: &span, http.status = status.as_u16(), duration_ms, "request completed");
+    } else {
+        tracing::info!(parent: &span, http.status = status.as_u16(), duration_ms, "request completed");
+    }
+
+    let mut response = if (status.is_client_error() || status.is_server_error())
+        && response.response().extensions().get::<KeepBody>().is_none()
+    {
+        with_envelope(response, &request_id)
+    } else {
+        response
+    };
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// Replaces the body of an error response with the envelope, keeping status and headers.
+fn with_envelope(
+    response: ServiceResponse<BoxBody>,
+    request_id: &RequestId,
+) -> ServiceResponse<BoxBody> {
+    let pending = response
+        .response()
+        .extensions()
+        .get::<PendingEnvelope>()
+        .cloned();
+    let pending = pending.unwrap_or_else(|| {
+        let code = ErrorCode::for_status(response.status());
+        PendingEnvelope {
+            error: code.as_str(),
+            message: code.default_message().to_owned(),
+            details: None,
+        }
+    });
+    let body = pending.to_json(request_id.as_str());
+    response.map_body(|head, _| {
+        head.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        head.headers.remove(header::CONTENT_LENGTH);
+        BoxBody::new(body)
+    })
+}

@@ -1,0 +1,3 @@
+//! admin-api's integration tests: one binary, a module per feature.
+
+mod lifecycle;

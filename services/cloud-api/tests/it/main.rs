@@ -1,0 +1,3 @@
+//! cloud-api's integration tests: one binary, a module per feature.
+
+mod lifecycle;
