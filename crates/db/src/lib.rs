@@ -5,5 +5,29 @@
 mod error;
 mod pool;
 
+pub mod deployments;
+pub mod enums;
+pub mod functions;
+pub mod ids;
+pub mod migrations;
+pub mod pagination;
+pub mod rollups;
+/// The tables, as `diesel print-schema` generates them from the migrations (never edited by hand).
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod tiers;
+pub mod users;
+
+pub use diesel_async::AsyncPgConnection;
+pub use enums::{
+    AdminRole, ApiKeyValidity, DeletionStatus, DeploymentStatus, EarlyAccessStatus,
+    ExecutionStatus, FunctionStatus, LogLevel, UnknownVariant, UserStatus,
+};
 pub use error::{Error, Result};
+pub use ids::{
+    ApiKeyId, DeploymentId, EarlyAccessRequestId, EmailVerificationCodeId, ExecutionId, FunctionId,
+    OrganizationId, PasswordResetTokenId, RefreshTokenId, SessionId, TierId, UserId,
+};
+pub use pagination::{Page, Paginated};
 pub use pool::{Pool, PoolConfig, PooledConnection, build_pool, connect, ping};

@@ -1,0 +1,2 @@
+DROP TABLE tiers;
+DROP FUNCTION set_updated_at();

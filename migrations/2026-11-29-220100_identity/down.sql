@@ -1,0 +1,10 @@
+DROP TABLE auth_events;
+DROP TABLE login_attempts;
+DROP TABLE email_verification_codes;
+DROP TABLE password_reset_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE auth_sessions;
+DROP TABLE user_feature_roles;
+DROP TABLE organization_members;
+DROP TABLE organizations;
+DROP TABLE users;

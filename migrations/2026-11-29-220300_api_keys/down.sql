@@ -1,0 +1,2 @@
+DROP TABLE nonces;
+DROP TABLE api_keys;

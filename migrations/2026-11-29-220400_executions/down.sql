@@ -1,0 +1,3 @@
+DROP TABLE function_stats_hourly;
+DROP TABLE execution_logs;
+DROP TABLE executions;
