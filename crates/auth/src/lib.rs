@@ -5,3 +5,23 @@
 //! it on a single machine (argon2id hashes, signed JWT access tokens, rotating refresh tokens stored
 //! hashed in PostgreSQL). Legacy BCrypt hashes and HS512 tokens of the original platform are
 //! accepted for migration. This crate knows nothing of HTTP servers.
+
+#![warn(missing_docs)]
+
+mod authenticator;
+pub mod builtin;
+mod error;
+pub mod keycloak;
+mod kind;
+pub mod legacy;
+pub mod password;
+mod principal;
+pub mod secret;
+mod tokens;
+
+pub use authenticator::{Authenticator, KeycloakValidator};
+pub use db::{SessionId, UserId};
+pub use error::{Cause, Error, Result};
+pub use kind::TokenKind;
+pub use principal::{AdminRole, Principal, RoleClaims, RoleList, Roles, TokenSource};
+pub use tokens::TokenSet;

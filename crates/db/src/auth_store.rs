@@ -10,7 +10,9 @@ use time::OffsetDateTime;
 use crate::Result;
 use crate::enums::{AdminRole, UserStatus};
 use crate::ids::{PasswordResetTokenId, RefreshTokenId, SessionId, UserId};
-use crate::schema::{auth_sessions, password_reset_tokens, refresh_tokens, user_feature_roles, users};
+use crate::schema::{
+    auth_sessions, password_reset_tokens, refresh_tokens, user_feature_roles, users,
+};
 
 /// Why a session ended (`auth_sessions.end_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,9 +372,10 @@ pub async fn purge_expired_tokens(
     conn: &mut AsyncPgConnection,
     before: OffsetDateTime,
 ) -> Result<usize> {
-    let refresh = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before)))
-        .execute(conn)
-        .await?;
+    let refresh =
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before)))
+            .execute(conn)
+            .await?;
     let reset = diesel::delete(
         password_reset_tokens::table.filter(password_reset_tokens::expires_at.lt(before)),
     )

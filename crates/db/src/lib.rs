@@ -5,6 +5,7 @@
 mod error;
 mod pool;
 
+pub mod auth_store;
 pub mod deployments;
 pub mod enums;
 pub mod functions;
