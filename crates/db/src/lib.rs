@@ -9,8 +9,10 @@ pub mod auth_store;
 pub mod deployments;
 pub mod enums;
 pub mod functions;
+pub mod identity;
 pub mod ids;
 pub mod migrations;
+pub mod organizations;
 pub mod pagination;
 pub mod rollups;
 /// The tables, as `diesel print-schema` generates them from the migrations (never edited by hand).

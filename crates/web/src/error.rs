@@ -359,3 +359,9 @@ impl From<db::Error> for ApiError {
         }
     }
 }
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(err: diesel::result::Error) -> Self {
+        db::Error::from(err).into()
+    }
+}

@@ -4,6 +4,7 @@
 //! telemetry.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -15,7 +16,8 @@ pub mod telemetry;
 pub mod testing;
 
 pub use app::{Shell, app, serve};
+pub use auth::{Caller, Users};
 pub use error::{ApiError, ErrorCode};
 pub use extract::{Page, PageQuery, ValidJson, ValidQuery, validate};
 pub use health::Health;
-pub use request::{KeepBody, RequestId};
+pub use request::{ClientInfo, KeepBody, RequestId};

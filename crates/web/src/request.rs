@@ -162,3 +162,37 @@ fn with_envelope(
         BoxBody::new(body)
     })
 }
+
+/// Who is on the other end, for audit rows and throttling: the peer address (not a forwarded
+/// header, which the client controls), the user agent and the request id.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    /// The TCP peer's IP address.
+    pub addr: Option<String>,
+    /// The `User-Agent` header, cut to 256 characters.
+    pub user_agent: Option<String>,
+    /// The request id.
+    pub request_id: RequestId,
+}
+
+impl FromRequest for ClientInfo {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request_id = match RequestId::from_request(req, payload).into_inner() {
+            Ok(id) => id,
+            Err(err) => return std::future::ready(Err(err)),
+        };
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect());
+        std::future::ready(Ok(Self {
+            addr: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent,
+            request_id,
+        }))
+    }
+}

@@ -3,6 +3,7 @@
 //! A library plus a thin `main.rs`: tests and `main` build the same application with [`app`].
 
 pub mod config;
+pub mod identity;
 pub mod routes;
 pub mod state;
 

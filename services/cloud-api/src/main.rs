@@ -11,7 +11,9 @@ async fn main() -> ExitCode {
         Config::load,
         |config| &config.base,
         |config| async move {
-            let state = AppState::build(&config)?;
+            let state = AppState::build(&config).await?;
+            let url = secrecy::ExposeSecret::expose_secret(&config.base.database.url).to_owned();
+            tokio::spawn(state.identity.invalidations().clone().listen(url));
             web::serve(&config.base.server, move || app(state.clone())).await?;
             Ok(())
         },

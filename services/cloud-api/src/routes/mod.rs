@@ -1,10 +1,16 @@
 //! cloud-api's routes, one folder per feature, each with its own `configure`.
 
-use actix_web::web;
+mod auth;
+mod email_verification;
+
+use actix_web::web::{Data, ServiceConfig};
 
 use crate::AppState;
 
 /// Registers every feature's routes and the state they share.
-pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    cfg.app_data(web::Data::new(state));
+pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
+    cfg.app_data(Data::new(state.identity.users().clone()))
+        .app_data(Data::new(state))
+        .configure(auth::configure)
+        .configure(email_verification::configure);
 }

@@ -1,0 +1,42 @@
+use actix_web::HttpResponse;
+use actix_web::web::Data;
+use serde::Deserialize;
+use serde_json::json;
+use web::{ApiError, ClientInfo, ValidJson};
+
+use crate::AppState;
+use crate::identity::ResetConfirmation;
+
+/// `POST /api/auth/reset-password` body.
+#[derive(Deserialize, garde::Validate)]
+pub struct ResetRequest {
+    #[garde(length(min = 3, max = 254))]
+    email: String,
+}
+
+/// `POST /api/auth/reset-password` → 202 always (no account enumeration).
+pub async fn request_password_reset(
+    state: Data<AppState>,
+    client: ClientInfo,
+    body: ValidJson<ResetRequest>,
+) -> HttpResponse {
+    state
+        .identity
+        .request_password_reset(body.into_inner().email, client);
+    HttpResponse::Accepted().json(
+        json!({ "message": "If an account exists for this address, a reset mail is on its way." }),
+    )
+}
+
+/// `POST /api/auth/reset-password/confirm` `{token, new_password}` → 200 (built-in provider).
+pub async fn confirm_password_reset(
+    state: Data<AppState>,
+    client: ClientInfo,
+    body: ValidJson<ResetConfirmation>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .identity
+        .confirm_password_reset(body.into_inner(), &client)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Password changed; log in again." })))
+}

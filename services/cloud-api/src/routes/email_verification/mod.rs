@@ -1,0 +1,47 @@
+//! `/api/email-verification/*` (deprecated, kept for the original's clients; SPEC §3.1).
+
+use actix_web::HttpResponse;
+use actix_web::web::{Data, ServiceConfig, post, scope};
+use serde_json::json;
+use web::{ApiError, Caller, ClientInfo, ValidJson};
+
+use crate::AppState;
+use crate::identity::CodeEntry;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        scope("/api/email-verification")
+            .route("/send", post().to(send_verification_code))
+            .route("/resend", post().to(send_verification_code))
+            .route("/verify", post().to(verify_email)),
+    );
+}
+
+/// `POST /send` and `/resend` → 202 with the code's lifetime.
+pub async fn send_verification_code(
+    state: Data<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+) -> Result<HttpResponse, ApiError> {
+    let sent = state
+        .identity
+        .send_verification_code(&caller, &client)
+        .await?;
+    Ok(HttpResponse::Accepted()
+        .json(json!({ "message": "Verification code sent.", "expires_in": sent.expires_in })))
+}
+
+/// `POST /verify` `{otp}` → 200 once the code matches.
+pub async fn verify_email(
+    state: Data<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+    body: ValidJson<CodeEntry>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .identity
+        .verify_code(&caller, body.into_inner(), &client)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Email verified.", "is_email_verified": true })))
+}
