@@ -125,8 +125,9 @@ fn cors(config: &CorsConfig) -> Cors {
     cors
 }
 
-/// Binds and runs `factory`'s app until SIGTERM or SIGINT, then lets in-flight requests finish
-/// (up to `shutdown_timeout_secs`) before returning.
+/// Binds and runs `factory`'s app. On SIGTERM it stops accepting connections and lets in-flight
+/// requests finish (up to `shutdown_timeout_secs`) before returning; SIGINT (Ctrl-C) and SIGQUIT
+/// stop at once, as actix-server does.
 pub async fn serve<F, A, B>(server: &ServerConfig, factory: F) -> std::io::Result<()>
 where
     F: Fn() -> App<A> + Send + Clone + 'static,
