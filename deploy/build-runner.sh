@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Builds the in-container runner (crates/runner, binary `containerpub-runner`) as a static binary
+# that runs on any image, `FROM scratch` included, and is bind-mounted read-only into every
+# function container as its entry point.
+#
+# Static linking uses glibc's static libraries (`-C target-feature=+crt-static` with an explicit
+# `--target x86_64-unknown-linux-gnu`; no musl target is needed). With an explicit --target,
+# RUSTFLAGS applies to the runner and its dependencies only, not to build scripts or proc-macros,
+# and a separate --target-dir keeps these flags from invalidating the workspace's own build
+# cache in target/. Symbols are stripped (CARGO_PROFILE_RELEASE_STRIP, the workspace profile is
+# left alone). Running it again rebuilds only what changed.
+#
+#   deploy/build-runner.sh    build, check with `file` that the binary is statically linked, and
+#                             print its path on stdout (size and details on stderr):
+#                             runner=$(deploy/build-runner.sh)
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+cd "$CP_ROOT"
+
+[ $# -eq 0 ] || die "usage: $0 (no arguments)"
+command -v cargo >/dev/null 2>&1 || die "cargo not found"
+command -v file >/dev/null 2>&1 || apt_install file
+
+target=x86_64-unknown-linux-gnu
+target_dir=$CP_ROOT/target/runner
+bin=$target_dir/$target/release/containerpub-runner
+
+log "building containerpub-runner (static, $target) in $target_dir"
+RUSTFLAGS='-C target-feature=+crt-static' CARGO_PROFILE_RELEASE_STRIP=symbols \
+  cargo build --locked --release -p runner --bin containerpub-runner \
+  --target "$target" --target-dir "$target_dir"
+
+[ -x "$bin" ] || die "the build did not produce $bin"
+description=$(file -b "$bin")
+case "$description" in
+  *"statically linked"* | *"static-pie linked"*) ;;
+  *) die "$bin is not statically linked: $description" ;;
+esac
+size=$(stat -c %s "$bin")
+log "$bin: $size bytes ($(( (size + 1023) / 1024 )) KiB)"
+log "file: $description"
+printf '%s\n' "$bin"
