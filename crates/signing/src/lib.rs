@@ -1,3 +1,13 @@
 //! API-key secrets and signed requests: key generation, encryption of secrets at rest, the
 //! canonical strings and HMAC-SHA256 of signature v1 (and the original's v0), constant-time
 //! verification and replay protection. No HTTP types here.
+//!
+//! Also the sealing of other secrets at rest (functions' environment variables) and the key files
+//! the embedded default generates for itself.
+
+mod error;
+pub mod keyfile;
+pub mod seal;
+
+pub use error::{Error, Result};
+pub use seal::{Sealed, Sealer};
