@@ -196,7 +196,7 @@ async fn wrong_unknown_blocked_and_deleted_logins_are_refused() {
     assert!(matches!(
         p.validate(&mut conn, tokens.access_token.expose_secret())
             .await,
-        Err(Error::TokenRevoked)
+        Err(Error::AccountDisabled)
     ));
     assert!(matches!(
         p.refresh(&mut conn, &tokens.refresh_token).await,

@@ -6,8 +6,10 @@ mod error;
 mod pool;
 
 pub mod auth_store;
+pub mod builds;
 pub mod deployments;
 pub mod enums;
+pub mod function_deletion;
 pub mod functions;
 pub mod identity;
 pub mod ids;

@@ -15,20 +15,27 @@ use crate::{Error, Result};
 /// same key.
 pub fn load_or_generate(dir: &Path, name: &str) -> Result<SecretString> {
     let path = dir.join(name);
-    let error = |source| Error::KeyFile { path: path.clone(), source };
+    let error = |source| Error::KeyFile {
+        path: path.clone(),
+        source,
+    };
     if let Ok(existing) = std::fs::read_to_string(&path) {
         return Ok(SecretString::from(existing.trim().to_owned()));
     }
     std::fs::create_dir_all(dir).map_err(error)?;
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| Error::Random)?;
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Random)?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(&path) {
         Ok(mut file) => {
-            file.write_all(encoded.as_bytes()).and_then(|()| file.sync_all()).map_err(error)?;
+            file.write_all(encoded.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(error)?;
             tracing::info!(key = name, "generated key {name} in {}", dir.display());
             Ok(SecretString::from(encoded))
         }
@@ -52,8 +59,19 @@ mod tests {
         let first = load_or_generate(dir.path(), "k").unwrap();
         let second = load_or_generate(dir.path(), "k").unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
-        assert_eq!(base64::engine::general_purpose::STANDARD.decode(first.expose_secret()).unwrap().len(), 32);
-        let mode = std::fs::metadata(dir.path().join("k")).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(first.expose_secret())
+                .unwrap()
+                .len(),
+            32
+        );
+        let mode = std::fs::metadata(dir.path().join("k"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
     }
 }

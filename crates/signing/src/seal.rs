@@ -19,7 +19,9 @@ pub struct Sealed {
 
 impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealed").field("bytes", &self.ciphertext.len()).finish_non_exhaustive()
+        f.debug_struct("Sealed")
+            .field("bytes", &self.ciphertext.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,9 +42,14 @@ impl Sealer {
     /// A sealer for a base64 key of 32 bytes (`name` is the config key, for the error).
     pub fn from_base64(name: &'static str, key: &SecretString) -> Result<Self> {
         let bad = || Error::BadKey { name, expected: 32 };
-        let bytes = base64::engine::general_purpose::STANDARD.decode(key.expose_secret().trim()).map_err(|_| bad())?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key.expose_secret().trim())
+            .map_err(|_| bad())?;
         let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| bad())?;
-        Ok(Self { key: std::sync::Arc::new(LessSafeKey::new(unbound)), rng: SystemRandom::new() })
+        Ok(Self {
+            key: std::sync::Arc::new(LessSafeKey::new(unbound)),
+            rng: SystemRandom::new(),
+        })
     }
 
     /// Seals `plaintext`, bound to `context` (for example the row's id).
@@ -51,16 +58,26 @@ impl Sealer {
         self.rng.fill(&mut nonce).map_err(|_| Error::Random)?;
         let mut buffer = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context), &mut buffer)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context),
+                &mut buffer,
+            )
             .map_err(|_| Error::Random)?;
-        Ok(Sealed { ciphertext: buffer, nonce: nonce.to_vec() })
+        Ok(Sealed {
+            ciphertext: buffer,
+            nonce: nonce.to_vec(),
+        })
     }
 
     /// Opens what [`Sealer::seal`] sealed with the same `context`.
     pub fn open(&self, sealed: &Sealed, context: &[u8]) -> Result<Vec<u8>> {
         let nonce = Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| Error::Unseal)?;
         let mut buffer = sealed.ciphertext.clone();
-        let plain = self.key.open_in_place(nonce, Aad::from(context), &mut buffer).map_err(|_| Error::Unseal)?;
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context), &mut buffer)
+            .map_err(|_| Error::Unseal)?;
         Ok(plain.to_vec())
     }
 }

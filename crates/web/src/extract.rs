@@ -175,6 +175,11 @@ impl PageQuery {
         i64::from(self.page_size)
     }
 
+    /// The same page for the data layer.
+    pub fn db_page(&self) -> db::Page {
+        db::Page::new(self.page, self.page_size)
+    }
+
     /// Wraps one page of `items` out of `total`.
     pub fn page<T>(&self, items: Vec<T>, total: i64) -> Page<T> {
         Page {

@@ -18,6 +18,50 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Outgoing mail.
     pub email: email::MailerConfig,
+    /// Deploys, builds and deletion.
+    pub functions: FunctionsConfig,
+    /// The container engine.
+    pub podman: container::PodmanConfig,
+    /// Runtimes: base images, build recipes and run commands (built-in defaults when absent).
+    #[serde(default)]
+    pub runtimes: container::runtime::RuntimeCatalog,
+}
+
+/// `[functions]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionsConfig {
+    /// Largest archive, in bytes.
+    pub max_archive_bytes: u64,
+    /// Largest total once unpacked, in bytes.
+    pub max_unpacked_bytes: u64,
+    /// Most files in an archive.
+    pub max_files: u64,
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// Seconds a build may take.
+    pub build_timeout_secs: u64,
+    /// Builds at once on this replica.
+    pub parallel_builds: usize,
+    /// Hours between a delete request and the removal.
+    pub deletion_grace_hours: u64,
+    /// AES-256-GCM key for environment variables; empty: generated into the data directory.
+    pub env_key: SecretString,
+    /// Most environment variables per function.
+    pub max_env_vars: usize,
+    /// Most bytes of names plus values.
+    pub max_env_bytes: usize,
+}
+
+impl FunctionsConfig {
+    /// The archive limits as the container crate takes them.
+    pub fn archive_limits(&self) -> container::archive::ArchiveLimits {
+        container::archive::ArchiveLimits {
+            max_archive_bytes: self.max_archive_bytes,
+            max_unpacked_bytes: self.max_unpacked_bytes,
+            max_files: self.max_files,
+            max_file_bytes: self.max_file_bytes,
+        }
+    }
 }
 
 impl Config {

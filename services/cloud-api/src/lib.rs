@@ -3,9 +3,11 @@
 //! A library plus a thin `main.rs`: tests and `main` build the same application with [`app`].
 
 pub mod config;
+pub mod functions;
 pub mod identity;
 pub mod routes;
 pub mod state;
+pub mod workers;
 
 use actix_web::App;
 use actix_web::body::MessageBody;

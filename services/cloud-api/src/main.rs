@@ -1,8 +1,9 @@
 //! The cloud-api binary: `cloud-api [--config FILE] [serve|migrate]`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use cloud_api::{AppState, Config, app};
+use cloud_api::{AppState, Config, app, workers};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -14,7 +15,28 @@ async fn main() -> ExitCode {
             let state = AppState::build(&config).await?;
             let url = secrecy::ExposeSecret::expose_secret(&config.base.database.url).to_owned();
             tokio::spawn(state.identity.invalidations().clone().listen(url));
-            web::serve(&config.base.server, move || app(state.clone())).await?;
+            state.functions.report_engine().await;
+
+            let (stop, shutdown) = tokio::sync::watch::channel(false);
+            let instance = workers::instance_name(config.base.server.port);
+            let builds = tokio::spawn(workers::build::run(
+                state.functions.clone(),
+                instance,
+                config.functions.parallel_builds,
+                shutdown.clone(),
+            ));
+            let deletions = tokio::spawn(workers::deletion::run(state.functions.clone(), shutdown));
+
+            let served = web::serve(&config.base.server, move || app(state.clone())).await;
+            // In-flight requests are done. A build still running stays claimed by this replica,
+            // which takes it up again at its next start.
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                let _ = builds.await;
+                let _ = deletions.await;
+            })
+            .await;
+            served?;
             Ok(())
         },
     )

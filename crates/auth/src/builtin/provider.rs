@@ -363,8 +363,11 @@ impl BuiltinProvider {
             .as_deref()
             .and_then(|s| s.parse().ok())
             .ok_or(Error::InvalidToken)?;
-        if !auth_store::session_is_open(conn, session_id, now).await? {
-            return Err(Error::TokenRevoked);
+        match auth_store::open_session_user_status(conn, session_id, now).await? {
+            Some(UserStatus::Active) => {}
+            Some(UserStatus::Blocked) => return Err(Error::AccountDisabled),
+            Some(UserStatus::Deleted) => return Err(Error::AccountDeleted),
+            None => return Err(Error::TokenRevoked),
         }
         Ok(principal)
     }

@@ -11,7 +11,6 @@ mod password;
 mod profile;
 mod register;
 mod reset;
-mod secrets;
 mod session;
 mod verification;
 
@@ -69,15 +68,9 @@ pub enum SetupError {
     /// The mailer could not be set up.
     #[error("mail: {0}")]
     Email(#[from] email::Error),
-    /// A generated secret could not be read or written.
-    #[error("secret file {path}: {source}")]
-    Secret {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A generated key could not be read or written.
+    #[error("{0}")]
+    Key(#[from] signing::Error),
 }
 
 impl Identity {
@@ -85,7 +78,7 @@ impl Identity {
     /// service in Keycloak mode does not start without it), the authenticator, and the mailer.
     pub async fn build(config: &Config, pool: db::Pool) -> Result<Self, SetupError> {
         let auth_config = &config.auth;
-        let secrets = secrets::SecretDir::new(config.paths.data_dir.join("secrets"));
+        let keys = config.paths.data_dir.join("secrets");
         let mut authenticator = Authenticator::new();
         if !auth_config.legacy_jwt_secret.expose_secret().is_empty() {
             authenticator = authenticator
@@ -101,14 +94,15 @@ impl Identity {
             ProviderKind::Builtin => {
                 let mut builtin = auth_config.builtin.clone();
                 if builtin.signing_key.expose_secret().is_empty() {
-                    builtin.signing_key = secrets.load_or_generate("builtin-signing-key")?;
+                    builtin.signing_key =
+                        signing::keyfile::load_or_generate(&keys, "builtin-signing-key")?;
                 }
                 let provider = BuiltinProvider::new(&builtin)?;
                 authenticator = authenticator.with_builtin(provider.clone(), pool.clone());
                 Provider::Builtin(Box::new(provider))
             }
         };
-        let code_secret = secrets.load_or_generate("verification-code-key")?;
+        let code_secret = signing::keyfile::load_or_generate(&keys, "verification-code-key")?;
         let code_key = ring::hmac::Key::new(
             ring::hmac::HMAC_SHA256,
             code_secret.expose_secret().as_bytes(),

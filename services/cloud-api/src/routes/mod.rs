@@ -2,6 +2,7 @@
 
 mod auth;
 mod email_verification;
+mod functions;
 
 use actix_web::web::{Data, ServiceConfig};
 
@@ -12,5 +13,6 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
     cfg.app_data(Data::new(state.identity.users().clone()))
         .app_data(Data::new(state))
         .configure(auth::configure)
-        .configure(email_verification::configure);
+        .configure(email_verification::configure)
+        .configure(functions::configure);
 }

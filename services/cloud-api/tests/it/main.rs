@@ -1,3 +1,15 @@
-//! cloud-api's integration tests: one binary, a module per feature.
+//! cloud-api's integration tests: one binary, a module per feature. They run the real app
+//! in-process against the real services (PostgreSQL, the local SMTP server, Keycloak); see
+//! `support` for the harness and for what happens when a service is missing.
 
+mod deletion;
+mod email_verification;
+mod functions;
+mod introspection_cache;
+mod legacy;
 mod lifecycle;
+mod password_reset;
+mod registration;
+mod sessions;
+mod support;
+mod throttling;

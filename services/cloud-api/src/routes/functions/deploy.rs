@@ -1,0 +1,119 @@
+use std::time::Duration;
+
+use actix_multipart::Multipart;
+use actix_web::HttpResponse;
+use actix_web::web::{Data, Query};
+use db::{DeploymentStatus, FunctionId};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use web::{ApiError, Caller, ErrorCode};
+
+use crate::AppState;
+use crate::functions::DeploymentView;
+
+/// `?wait=true`.
+#[derive(Deserialize, Default)]
+pub struct DeployQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+/// `POST /api/functions/deploy` (multipart: `function_id`, `archive`) → 202 `{deployment_id,
+/// version, status: "building"}`; with `?wait=true`, blocks until the build ends: 201 when the
+/// new version is active, 200 with `status: "failed"`, its error and log otherwise.
+pub async fn deploy_function(
+    state: Data<AppState>,
+    caller: Caller,
+    query: Query<DeployQuery>,
+    payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let limit = state.functions.config().max_archive_bytes;
+    let (function_id, archive) = read_form(payload, limit).await?;
+    let outcome = state
+        .functions
+        .deploy(&caller, function_id, archive)
+        .await?;
+    let deployment = outcome.deployment;
+    if !query.wait {
+        return Ok(HttpResponse::Accepted().json(json!({
+            "deployment_id": deployment.id,
+            "version": deployment.version,
+            "status": deployment.status,
+        })));
+    }
+    let timeout = Duration::from_secs(state.functions.config().build_timeout_secs + 30);
+    let finished = state.functions.wait_for_build(&deployment, timeout).await?;
+    let body = json!({
+        "deployment_id": finished.id,
+        "version": finished.version,
+        "status": finished.status,
+        "deployment": DeploymentView::detail(&finished),
+    });
+    Ok(match finished.status {
+        DeploymentStatus::Active => HttpResponse::Created().json(body),
+        DeploymentStatus::Building => HttpResponse::Accepted().json(body),
+        _ => HttpResponse::Ok().json(body),
+    })
+}
+
+/// Reads the two fields; the archive is cut off (413) past `limit` bytes, before it is all read.
+async fn read_form(mut payload: Multipart, limit: u64) -> Result<(FunctionId, Vec<u8>), ApiError> {
+    let mut function_id = None;
+    let mut archive = None;
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| bad_form(&e.to_string()))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let cap = if name == "archive" { limit } else { 1024 };
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| bad_form(&e.to_string()))?;
+            if (bytes.len() + chunk.len()) as u64 > cap {
+                return Err(if name == "archive" {
+                    ApiError::named(
+                        ErrorCode::PayloadTooLarge,
+                        "archive_too_large",
+                        format!("The archive is larger than {limit} bytes."),
+                    )
+                } else {
+                    bad_form(&format!("field `{name}` is too long"))
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "function_id" | "functionId" => {
+                let text =
+                    String::from_utf8(bytes).map_err(|_| bad_form("function_id is not text"))?;
+                let id = text.trim().parse().map_err(|_| {
+                    ApiError::with_message(
+                        ErrorCode::ValidationFailed,
+                        "function_id is not a valid id.",
+                    )
+                    .details(json!({ "function_id": ["must be a UUID"] }))
+                })?;
+                function_id = Some(id);
+            }
+            "archive" => archive = Some(bytes),
+            _ => {}
+        }
+    }
+    let missing = |field: &str| {
+        ApiError::with_message(
+            ErrorCode::ValidationFailed,
+            format!("The form field `{field}` is required."),
+        )
+        .details(json!({ field: ["is required"] }))
+    };
+    Ok((
+        function_id.ok_or_else(|| missing("function_id"))?,
+        archive.ok_or_else(|| missing("archive"))?,
+    ))
+}
+
+fn bad_form(reason: &str) -> ApiError {
+    ApiError::with_message(
+        ErrorCode::BadRequest,
+        format!("The multipart form could not be read: {reason}."),
+    )
+}
