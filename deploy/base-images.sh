@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR
 # Builds ContainerPub's local base images without any image registry, into the storage of the
 # Podman service that deploy/podman.sh runs (same user, same CONTAINERS_CONF):
-#   localhost/containerpub/python:3   Debian bookworm's python3 (mmdebstrap --variant=extract from the
+#   localhost/containerpub/python:3   Debian bookworm's python3 and pip (mmdebstrap --variant=extract from the
 #                                     mirror apt is configured with) + `podman import`
 #   localhost/containerpub/binary:1   FROM scratch + Debian's static busybox, its applets linked in
 #                                     /bin so `#!/bin/sh` scripts and the usual tools run
@@ -44,7 +44,7 @@ case "$cmd" in
     ;;
 esac
 
-apt_install podman crun runc uidmap fuse-overlayfs busybox-static mmdebstrap
+apt_install podman crun runc uidmap fuse-overlayfs busybox-static mmdebstrap ca-certificates
 mkdir -p "$CACHE"
 exec 8>"$CACHE/.lock"
 flock -w 600 8 || die "another base-images.sh holds $CACHE/.lock"
@@ -82,22 +82,24 @@ passwd_files() { # passwd_files DIR
 }
 
 build_python() {
-  local tar=$CACHE/python3-bookworm.tar sources old
+  local tar=$CACHE/python3-pip-bookworm.tar sources old
   old=$(image_id "$PYTHON_IMAGE")
   if exists "$PYTHON_IMAGE" && ! $force; then log "$PYTHON_IMAGE exists (--force rebuilds it)"; return 0; fi
   if [ ! -s "$tar" ] || $force; then
     sources=$(apt_sources) || die "no Debian apt sources found in /etc/apt (needed by mmdebstrap)"
     rm -f "$tar.tmp"
     # extract: unpack python3 and its dependencies only (no maintainer scripts, no Essential set, so
-    # customize hooks do not run: extract hooks add /tmp and the account files);
+    # customize hooks do not run: extract hooks add /tmp, the account files, and the host's CA
+    # bundle, which update-ca-certificates would have made, so that pip reaches PyPI over TLS);
     # documentation, man pages and translations are left out.
     # shellcheck disable=SC2016 # $1 is the hook's argument, expanded by mmdebstrap's shell
-    timed "mmdebstrap --variant=extract --include=python3 bookworm" \
-      mmdebstrap --quiet --variant=extract --include=python3,ca-certificates --format=tar \
+    timed "mmdebstrap --variant=extract --include=python3,python3-pip bookworm" \
+      mmdebstrap --quiet --variant=extract --include=python3,python3-pip,ca-certificates --format=tar \
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
       --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-include=/usr/share/doc/*/copyright' \
       --extract-hook='mkdir -p "$1/tmp" && chmod 1777 "$1/tmp"' \
+      --extract-hook='mkdir -p "$1/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"' \
       --extract-hook="$(declare -f passwd_files); passwd_files \"\$1\"" \
       bookworm "$tar.tmp" "$sources"
     mv "$tar.tmp" "$tar"
@@ -110,7 +112,7 @@ build_python() {
     --change 'CMD ["/usr/bin/python3"]' "$tar" "$PYTHON_IMAGE" >/dev/null
   timed "smoke test: python3 as uid 65534" \
     podman --runtime "$RUNTIME" run --rm --network none --user 65534:65534 --read-only "$PYTHON_IMAGE" \
-    python3 -c 'import getpass, json, ssl; assert getpass.getuser() == "nobody"'
+    python3 -c 'import getpass, json, ssl, pip; assert getpass.getuser() == "nobody"'
   drop_replaced "$old" "$PYTHON_IMAGE"
 }
 

@@ -586,3 +586,23 @@ async fn another_users_function_is_404_everywhere_and_init_is_idempotent() {
         .await
         .assert_error(400, "invalid_path_parameter");
 }
+
+#[tokio::test]
+async fn requirements_txt_is_installed_at_build_time() {
+    let Some(h) = Harness::start(|_| {}).await else {
+        return;
+    };
+    let id = h.init("deps").await;
+    let files = vec![
+        ("requirements.txt", b"six==1.16.0\n".to_vec(), 0o644),
+        (
+            "main.py",
+            b"import six\n\ndef handler(request):\n    return {\"statusCode\": 200, \"body\": six.__version__}\n".to_vec(),
+            0o644,
+        ),
+    ];
+    let (status, body) = h.deploy(&id, as_zip(&files), true).await;
+    assert_eq!(status, 201, "a build with requirements.txt: {body}");
+    let log = body["deployment"]["build_log"].as_str().unwrap_or_default();
+    assert!(log.contains("six"), "pip ran during the build: {log}");
+}
