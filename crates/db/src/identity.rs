@@ -316,3 +316,23 @@ pub async fn use_verification_code(
         .await?;
     Ok(())
 }
+
+/// Up to `limit` users linked to Keycloak, in id order after `after` (for reconciliation in
+/// pages that stay cheap however many users there are).
+pub async fn linked_users_after(
+    conn: &mut AsyncPgConnection,
+    after: Option<UserId>,
+    limit: i64,
+) -> Result<Vec<crate::users::User>> {
+    use crate::schema::users;
+    let mut query = users::table
+        .filter(users::keycloak_user_id.is_not_null())
+        .order(users::id.asc())
+        .limit(limit)
+        .select(crate::users::User::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    Ok(query.load(conn).await?)
+}

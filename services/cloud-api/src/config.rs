@@ -104,6 +104,8 @@ pub struct AuthConfig {
     pub user_cache_ttl_secs: u64,
     /// The original platform's `JWT_SECRET`; empty disables legacy tokens.
     pub legacy_jwt_secret: SecretString,
+    /// Seconds between two Keycloak reconciliation passes.
+    pub reconcile_interval_secs: u64,
     /// Base URL for links in mails.
     pub public_url: String,
     /// Password rules.

@@ -25,7 +25,15 @@ async fn main() -> ExitCode {
                 config.functions.parallel_builds,
                 shutdown.clone(),
             ));
-            let deletions = tokio::spawn(workers::deletion::run(state.functions.clone(), shutdown));
+            let deletions = tokio::spawn(workers::deletion::run(
+                state.functions.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(cloud_api::identity::run_reconciliation(
+                state.identity.clone(),
+                Duration::from_secs(config.auth.reconcile_interval_secs),
+                shutdown,
+            ));
 
             let served = web::serve(&config.base.server, move || app(state.clone())).await;
             // In-flight requests are done. A build still running stays claimed by this replica,

@@ -4,7 +4,7 @@ use auth::TokenSet;
 use auth::builtin::SessionMeta;
 use db::UserStatus;
 use db::identity::{AuthEventKind, Failures};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use web::{ApiError, ClientInfo, ErrorCode};
@@ -147,7 +147,27 @@ impl Identity {
         tokens: TokenSet,
         path: auth::keycloak::LoginPath,
     ) -> Result<(TokenSet, Option<db::UserId>, bool), auth::Error> {
-        let user = db::users::find_user_by_email(conn, email).await?;
+        // The token names the Keycloak user; its row is found by that link (the email may have
+        // changed in Keycloak since), else by email, and Keycloak's view of the profile is
+        // pulled in.
+        let subject = self
+            .users
+            .authenticator()
+            .authenticate(tokens.access_token.expose_secret())
+            .await?
+            .subject
+            .clone();
+        let linked = db::users::find_user_by_keycloak_id(conn, &subject).await?;
+        let user = match linked {
+            Some(user) => Some(user),
+            None => db::users::find_user_by_email(conn, email).await?,
+        };
+        let user = match (user, &self.provider) {
+            (Some(user), Provider::Keycloak(keycloak)) => {
+                Some(super::sync::pull(keycloak, conn, user).await?)
+            }
+            (user, _) => user,
+        };
         let refusal = match user.as_ref().map(|u| u.status) {
             Some(UserStatus::Active) => None,
             Some(UserStatus::Blocked) => Some(auth::Error::AccountDisabled),

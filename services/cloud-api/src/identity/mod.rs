@@ -12,6 +12,7 @@ mod profile;
 mod register;
 mod reset;
 mod session;
+mod sync;
 mod verification;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use password::PasswordPolicy;
 pub use profile::{Profile, UserView};
 pub use register::Registration;
 pub use reset::ResetConfirmation;
+pub use sync::run_reconciliation;
 pub use verification::{CodeEntry, CodeSent};
 
 use crate::config::{Config, ProviderKind, ThrottleConfig, VerificationConfig};

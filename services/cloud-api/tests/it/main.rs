@@ -6,6 +6,7 @@ mod deletion;
 mod email_verification;
 mod functions;
 mod introspection_cache;
+mod keycloak_sync;
 mod legacy;
 mod lifecycle;
 mod password_reset;
