@@ -1,10 +1,11 @@
-//! The errors of the Podman side of the container engine: each variant says what failed, on what.
+//! The errors of the container engine (Podman calls, function instances and their runners): each
+//! variant says what failed, on what.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The result of the container engine's Podman calls.
+/// The result of the container engine's calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What a failed Podman call was about, for messages and for callers that match on it.
@@ -25,7 +26,7 @@ impl fmt::Display for Resource {
     }
 }
 
-/// Why a call to Podman (or the preparation of one) failed.
+/// Why a call to Podman or to an instance's runner (or the preparation of one) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The Podman service does not answer on its socket (not started, crashed, wrong path).
@@ -148,11 +149,102 @@ pub enum Error {
         /// Which limits are missing and why.
         reason: String,
     },
+
+    /// Nothing listens on an instance's runner socket (not started yet, exited, or removed).
+    #[error("the runner does not answer on {}: {source}", socket.display())]
+    RunnerUnreachable {
+        /// The runner's socket on the host.
+        socket: PathBuf,
+        /// The `connect` error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An instance's runner did not complete an exchange in time: the request's timeout plus
+    /// the client's margin for an invocation, the connect timeout for a connection, the start
+    /// timeout for readiness. The instance should be removed and replaced.
+    #[error("the runner on {} did not {operation} within {after:?}", socket.display())]
+    RunnerTimeout {
+        /// The runner's socket on the host.
+        socket: PathBuf,
+        /// What was waited for: `invoke`, `connect` or `become ready`.
+        operation: &'static str,
+        /// The time waited.
+        after: Duration,
+    },
+
+    /// The connection to an instance's runner broke during an exchange, or its answer is not a
+    /// valid frame for the request. The instance should be removed and replaced.
+    #[error("runner protocol failure on {}: {source}", socket.display())]
+    RunnerProtocol {
+        /// The runner's socket on the host.
+        socket: PathBuf,
+        /// The I/O, framing or decoding error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// An instance asked for network egress. Functions run with network `none` only: the
+    /// default bridge network must not be used on these machines, and no egress network is
+    /// configured. Nothing was created.
+    #[error("network egress for functions is not supported: instances run with network none")]
+    EgressUnsupported,
+
+    /// An instance's container stopped while it was expected to run (during start, or found
+    /// stopped later): a runner that cannot start, a bad command, an OOM kill of the runner.
+    #[error(
+        "instance {instance} exited with code {exit_code}{}: {logs}",
+        if *oom_killed { " (OOM-killed)" } else { "" }
+    )]
+    InstanceExited {
+        /// The instance's container name.
+        instance: String,
+        /// The container's exit code.
+        exit_code: i32,
+        /// Whether the kernel's OOM killer ended it.
+        oom_killed: bool,
+        /// The tail of the container's output (the runner's messages).
+        logs: String,
+    },
+
+    /// An instance's socket directory on the host could not be created, secured or removed.
+    #[error("instance socket directory {}: {source}", path.display())]
+    SocketDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An instance's socket directory held something other than the runner's socket once the
+    /// runner was ready: the function wrote into it before it was closed. The instance is not
+    /// used.
+    #[error("instance socket directory {} holds unexpected entries: {entries:?}", path.display())]
+    SocketDirTampered {
+        /// The directory.
+        path: PathBuf,
+        /// The unexpected entries' names.
+        entries: Vec<String>,
+    },
 }
 
 impl Error {
     /// Whether the error says that the image or container does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether the error says that an instance's runner failed (did not answer in time, broke
+    /// the connection, is gone, or its container exited): the instance cannot be trusted with
+    /// another invocation and should be removed and replaced.
+    pub fn is_runner_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::RunnerUnreachable { .. }
+                | Self::RunnerTimeout { .. }
+                | Self::RunnerProtocol { .. }
+                | Self::InstanceExited { .. }
+        )
     }
 }

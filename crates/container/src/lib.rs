@@ -5,10 +5,12 @@
 
 pub mod archive;
 pub mod error;
+pub mod instance;
 pub mod limits;
 pub mod podman;
 pub mod runtime;
 
 pub use error::{Error, Result};
+pub use instance::{Instance, InstanceSpec, InstanceState, RunMode, RunnerClient};
 pub use limits::Limits;
 pub use podman::{ImageRef, Podman, PodmanConfig};

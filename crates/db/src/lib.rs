@@ -9,6 +9,7 @@ pub mod auth_store;
 pub mod builds;
 pub mod deployments;
 pub mod enums;
+pub mod executions;
 pub mod function_deletion;
 pub mod functions;
 pub mod identity;

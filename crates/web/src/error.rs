@@ -35,6 +35,7 @@ pub enum ErrorCode {
     ValidationFailed,
     RateLimited,
     InternalError,
+    BadGateway,
     ServiceUnavailable,
     FunctionTimeout,
 }
@@ -59,6 +60,7 @@ impl ErrorCode {
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::FunctionTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -83,6 +85,7 @@ impl ErrorCode {
             Self::ValidationFailed => "validation_failed",
             Self::RateLimited => "rate_limited",
             Self::InternalError => "internal_error",
+            Self::BadGateway => "bad_gateway",
             Self::ServiceUnavailable => "service_unavailable",
             Self::FunctionTimeout => "function_timeout",
         }
@@ -103,6 +106,7 @@ impl ErrorCode {
             415 => Self::UnsupportedMediaType,
             422 => Self::ValidationFailed,
             429 => Self::RateLimited,
+            502 => Self::BadGateway,
             503 => Self::ServiceUnavailable,
             504 => Self::FunctionTimeout,
             400..=499 => Self::BadRequest,
@@ -129,6 +133,7 @@ impl ErrorCode {
             Self::ValidationFailed => "The request is invalid.",
             Self::RateLimited => "Too many requests; retry later.",
             Self::InternalError => "An internal error occurred.",
+            Self::BadGateway => "The function failed.",
             Self::ServiceUnavailable => "A dependency is unavailable; retry later.",
             Self::FunctionTimeout => "The function did not finish in time.",
         }

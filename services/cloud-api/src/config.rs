@@ -22,6 +22,11 @@ pub struct Config {
     pub functions: FunctionsConfig,
     /// The container engine.
     pub podman: container::PodmanConfig,
+    /// Invocations: instances, queueing, caches.
+    pub invoke: crate::invoke::InvokeConfig,
+    /// How execution records are batched and written.
+    #[serde(default)]
+    pub executions: crate::executions::ExecutionsConfig,
     /// Runtimes: base images, build recipes and run commands (built-in defaults when absent).
     #[serde(default)]
     pub runtimes: container::runtime::RuntimeCatalog,

@@ -3,8 +3,10 @@
 //! A library plus a thin `main.rs`: tests and `main` build the same application with [`app`].
 
 pub mod config;
+pub mod executions;
 pub mod functions;
 pub mod identity;
+pub mod invoke;
 pub mod routes;
 pub mod state;
 pub mod workers;

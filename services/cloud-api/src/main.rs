@@ -15,7 +15,17 @@ async fn main() -> ExitCode {
             let state = AppState::build(&config).await?;
             let url = secrecy::ExposeSecret::expose_secret(&config.base.database.url).to_owned();
             tokio::spawn(state.identity.invalidations().clone().listen(url));
-            state.functions.report_engine().await;
+            let limits_enforced = state.functions.report_engine().await;
+            state.invoker.set_limits_enforced(limits_enforced);
+            let reaper = {
+                let pools = state.invoker.pools().clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        pools.reap().await;
+                    }
+                })
+            };
 
             let (stop, shutdown) = tokio::sync::watch::channel(false);
             let instance = workers::instance_name(config.base.server.port);
@@ -35,7 +45,10 @@ async fn main() -> ExitCode {
                 shutdown,
             ));
 
+            let final_state = state.clone();
             let served = web::serve(&config.base.server, move || app(state.clone())).await;
+            reaper.abort();
+            final_state.shutdown().await;
             // In-flight requests are done. A build still running stays claimed by this replica,
             // which takes it up again at its next start.
             let _ = stop.send(true);

@@ -2,14 +2,16 @@
 
 use web::{Health, Shell};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use container::Podman;
 use container::archive::ArchiveStore;
 
 use crate::config::Config;
+use crate::executions::{ExecutionWriter, WriterHandle};
 use crate::functions::{BuildQueue, Functions};
 use crate::identity::Identity;
+use crate::invoke::Invoker;
 
 /// The service's shared state; cheap to clone into each worker.
 #[derive(Clone)]
@@ -22,6 +24,10 @@ pub struct AppState {
     pub identity: Identity,
     /// Functions: deploys, builds, rollback, deletion, environment.
     pub functions: Functions,
+    /// Invocations: admission, warm instances, the runner protocol.
+    pub invoker: Invoker,
+    /// The execution writer's background task, flushed at shutdown.
+    writer: Arc<Mutex<Option<WriterHandle>>>,
 }
 
 impl AppState {
@@ -50,11 +56,28 @@ impl AppState {
             signing::Sealer::from_base64("functions.env_key", &env_key)?,
             BuildQueue::default(),
         );
+        let (executions, writer) = ExecutionWriter::start(pool.clone(), config.executions.clone());
+        let invoker = Invoker::new(functions.clone(), executions, config.invoke.clone());
         Ok(Self {
             pool,
             shell,
             identity,
             functions,
+            invoker,
+            writer: Arc::new(Mutex::new(Some(writer))),
         })
+    }
+}
+
+impl AppState {
+    /// At shutdown, after the last request: writes every execution still queued, then removes
+    /// this replica's function instances.
+    pub async fn shutdown(&self) {
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            let stats = writer.shutdown().await;
+            tracing::info!(written = stats.written, "execution records flushed");
+        }
+        self.invoker.pools().shutdown();
     }
 }

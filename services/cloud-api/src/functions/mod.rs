@@ -112,23 +112,32 @@ impl Functions {
 }
 
 impl Functions {
-    /// Logs what the container engine can enforce. A host where memory, CPU and pids limits are
-    /// not enforced (rootless Podman on cgroup v1) is reported loudly; running functions there
-    /// is refused unless `podman.allow_unenforced_limits` is set.
-    pub async fn report_engine(&self) {
+    /// Logs what the container engine can enforce, and says whether functions may run here: a
+    /// host where memory, CPU and pids limits are not enforced (rootless Podman on cgroup v1) is
+    /// refused unless `podman.allow_unenforced_limits` is set. An engine that cannot be asked yet
+    /// is assumed to enforce them (a wrong assumption is caught at the next start).
+    pub async fn report_engine(&self) -> bool {
         match self.podman.capabilities().await {
             Ok(caps) => match caps.unenforced_reason() {
                 None => {
                     tracing::info!(podman.version = %caps.version.version, rootless = caps.rootless,
-                    "container engine ready; resource limits are enforced")
+                        "container engine ready; resource limits are enforced");
+                    true
                 }
-                Some(reason) if self.podman.config().allow_unenforced_limits => tracing::warn!(
-                    reason = %reason, "resource limits are NOT enforced on this host; running functions anyway (podman.allow_unenforced_limits)"),
-                Some(reason) => tracing::error!(reason = %reason,
-                    "resource limits are NOT enforced on this host; functions will not run (set podman.allow_unenforced_limits to override)"),
+                Some(reason) if self.podman.config().allow_unenforced_limits => {
+                    tracing::warn!(reason = %reason,
+                        "resource limits are NOT enforced on this host; running functions anyway (podman.allow_unenforced_limits)");
+                    true
+                }
+                Some(reason) => {
+                    tracing::error!(reason = %reason,
+                        "resource limits are NOT enforced on this host; functions will not run (set podman.allow_unenforced_limits to override)");
+                    false
+                }
             },
             Err(err) => {
-                tracing::warn!(error = %err, "container engine unreachable; builds wait until it answers")
+                tracing::warn!(error = %err, "container engine unreachable; builds and invocations wait until it answers");
+                true
             }
         }
     }

@@ -2,7 +2,9 @@
 
 mod auth;
 mod email_verification;
+mod executions;
 mod functions;
+mod invoke;
 
 use actix_web::web::{Data, ServiceConfig};
 
@@ -14,5 +16,7 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .app_data(Data::new(state))
         .configure(auth::configure)
         .configure(email_verification::configure)
-        .configure(functions::configure);
+        .configure(functions::configure)
+        .configure(executions::configure)
+        .configure(invoke::configure);
 }

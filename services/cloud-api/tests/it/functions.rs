@@ -31,19 +31,52 @@ fn podman_socket() -> Option<PathBuf> {
     None
 }
 
+/// The static runner of `deploy/build-runner.sh start` (its path is recorded under `.local/`);
+/// its absence fails CI and skips elsewhere.
+fn runner_binary() -> Option<PathBuf> {
+    let recorded = std::env::var("CONTAINERPUB_RUNNER_BIN").ok().or_else(|| {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/runner/path");
+        std::fs::read_to_string(file)
+            .ok()
+            .map(|p| p.trim().to_owned())
+    });
+    if let Some(path) = recorded.map(PathBuf::from).filter(|p| p.is_file()) {
+        return Some(path);
+    }
+    assert!(
+        !support::in_ci(),
+        "CI is set and the runner binary is missing (deploy/build-runner.sh start)"
+    );
+    eprintln!(
+        "NOTICE: skipping, the runner binary is missing (run `bash deploy/build-runner.sh start`)"
+    );
+    None
+}
+
 /// An app with build workers running, and a logged-in user.
-struct Harness {
-    app: TestApp,
-    token: String,
+pub(crate) struct Harness {
+    pub(crate) app: TestApp,
+    pub(crate) token: String,
     _stop: watch::Sender<bool>,
+    _sockets: tempfile::TempDir,
 }
 
 impl Harness {
-    async fn start(tweak: impl FnOnce(&mut cloud_api::Config) + 'static) -> Option<Self> {
+    pub(crate) async fn start(
+        tweak: impl FnOnce(&mut cloud_api::Config) + 'static,
+    ) -> Option<Self> {
         let socket = podman_socket()?;
+        let runner = runner_binary()?;
+        let sockets = tempfile::Builder::new()
+            .prefix("cp")
+            .tempdir_in("/tmp")
+            .expect("a socket root");
+        let socket_root = sockets.path().to_owned();
         let app = TestApp::builtin()
             .configure(move |c| {
                 c.podman.socket = socket;
+                c.invoke.runner_binary = runner;
+                c.invoke.socket_root = socket_root;
                 tweak(c);
             })
             .start()
@@ -63,10 +96,11 @@ impl Harness {
             app,
             token,
             _stop: stop,
+            _sockets: sockets,
         })
     }
 
-    async fn init(&self, name: &str) -> String {
+    pub(crate) async fn init(&self, name: &str) -> String {
         let response = self
             .app
             .call(
@@ -80,11 +114,16 @@ impl Harness {
         response.body["id"].as_str().expect("an id").to_owned()
     }
 
-    async fn deploy(&self, function_id: &str, archive: Vec<u8>, wait: bool) -> (u16, Value) {
+    pub(crate) async fn deploy(
+        &self,
+        function_id: &str,
+        archive: Vec<u8>,
+        wait: bool,
+    ) -> (u16, Value) {
         deploy_as(&self.app, &self.token, function_id, archive, wait).await
     }
 
-    async fn get(&self, path: &str) -> support::Response {
+    pub(crate) async fn get(&self, path: &str) -> support::Response {
         self.app
             .call(reqwest::Method::GET, path, Some(&self.token), None)
             .await
@@ -121,7 +160,7 @@ async fn deploy_as(
     (status, body)
 }
 
-fn zip(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+pub(crate) fn zip(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, content, mode) in files {
         let options = zip::write::SimpleFileOptions::default().unix_permissions(*mode);
@@ -146,19 +185,19 @@ fn tar_gz(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
     builder.into_inner().expect("tar").finish().expect("gzip")
 }
 
-fn python(body: &str) -> Vec<(&'static str, Vec<u8>, u32)> {
+pub(crate) fn python(body: &str) -> Vec<(&'static str, Vec<u8>, u32)> {
     let source =
         format!("def handler(request):\n    return {{\"statusCode\": 200, \"body\": {body}}}\n");
     vec![("main.py", source.into_bytes(), 0o644)]
 }
 
-fn binary() -> Vec<(&'static str, Vec<u8>, u32)> {
+pub(crate) fn binary() -> Vec<(&'static str, Vec<u8>, u32)> {
     let script =
         b"#!/bin/sh\necho '{\"statusCode\": 200, \"body\": \"hi\"}' > result.json\n".to_vec();
     vec![("bootstrap", script, 0o755)]
 }
 
-fn as_zip(files: &[(&'static str, Vec<u8>, u32)]) -> Vec<u8> {
+pub(crate) fn as_zip(files: &[(&'static str, Vec<u8>, u32)]) -> Vec<u8> {
     zip(&files
         .iter()
         .map(|(n, c, m)| (*n, c.as_slice(), *m))

@@ -4,8 +4,10 @@
 
 mod deletion;
 mod email_verification;
+mod executions;
 mod functions;
 mod introspection_cache;
+mod invoke;
 mod keycloak_sync;
 mod legacy;
 mod lifecycle;
