@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Starts the whole platform locally: installs what is missing (PostgreSQL and build tools from Debian's
-# packages), starts the project-local PostgreSQL cluster (deploy/postgres.sh), builds cloud-api and
-# admin-api, applies pending migrations (`cloud-api migrate`) and runs both services.
+# packages), starts the project-local PostgreSQL cluster (deploy/postgres.sh), the Podman service
+# with the local base images and the static function runner (deploy/podman.sh, base-images.sh,
+# build-runner.sh), builds cloud-api and admin-api, applies pending migrations (`cloud-api migrate`)
+# and runs both services.
 #
 #   deploy/up.sh [--detach] [--release] [--no-build]
 #
@@ -43,7 +45,12 @@ bin_dir=${CARGO_TARGET_DIR:-$CP_ROOT/target}/$profile
 
 # 1. What the build and the services need.
 need_build_tools
-start_services postgres
+start_services postgres podman base-images runner
+# The static runner that deploy/build-runner.sh built: mounted into every function instance.
+if [ -z "${CLOUD_API_INVOKE__RUNNER_BINARY:-}" ]; then
+  CLOUD_API_INVOKE__RUNNER_BINARY=$("$CP_ROOT/deploy/build-runner.sh" path)
+  export CLOUD_API_INVOKE__RUNNER_BINARY
+fi
 # The settings that point the services at a local Keycloak / SMTP server (keys of config.default.toml);
 # a variable already set in the environment wins. admin-api has no such settings yet.
 declare -A switch=(

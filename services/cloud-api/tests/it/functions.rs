@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use crate::support::{self, PASSWORD, TestApp, unique_email};
 
 /// The Podman socket of `deploy/podman.sh`; its absence fails CI and skips elsewhere.
-fn podman_socket() -> Option<PathBuf> {
+pub(crate) fn podman_socket() -> Option<PathBuf> {
     let socket = std::env::var("CP_PODMAN_SOCKET").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/podman/podman.sock"),
         PathBuf::from,
@@ -33,7 +33,7 @@ fn podman_socket() -> Option<PathBuf> {
 
 /// The static runner of `deploy/build-runner.sh start` (its path is recorded under `.local/`);
 /// its absence fails CI and skips elsewhere.
-fn runner_binary() -> Option<PathBuf> {
+pub(crate) fn runner_binary() -> Option<PathBuf> {
     let recorded = std::env::var("CONTAINERPUB_RUNNER_BIN").ok().or_else(|| {
         let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local/runner/path");
         std::fs::read_to_string(file)

@@ -14,5 +14,6 @@ mod lifecycle;
 mod password_reset;
 mod registration;
 mod sessions;
+mod shutdown;
 mod support;
 mod throttling;
