@@ -16,7 +16,7 @@
 #                             record its path in $CP_LOCAL/runner/path (what the tests and local
 #                             services read) and print it on stdout (size and details on stderr):
 #                             runner=$(deploy/build-runner.sh). `start` is the same, so that
-#                             CP_TEST_SERVICES in lib/common.sh can list `runner`; up to date, it
+#                             CP_TEST_SERVICES in lib/common.sh can list `build-runner`; up to date, it
 #                             takes about a second.
 #   deploy/build-runner.sh path    print the recorded path (exit 1 when none or missing)
 #   deploy/build-runner.sh stop    nothing to stop (for deploy/down.sh --all)

@@ -45,7 +45,7 @@ bin_dir=${CARGO_TARGET_DIR:-$CP_ROOT/target}/$profile
 
 # 1. What the build and the services need.
 need_build_tools
-start_services postgres podman base-images runner
+start_services postgres podman base-images build-runner
 # The static runner that deploy/build-runner.sh built: mounted into every function instance.
 if [ -z "${CLOUD_API_INVOKE__RUNNER_BINARY:-}" ]; then
   CLOUD_API_INVOKE__RUNNER_BINARY=$("$CP_ROOT/deploy/build-runner.sh" path)

@@ -39,7 +39,7 @@ CP_RUN_DIR=$CP_LOCAL/run CP_LOG_DIR=$CP_LOCAL/log
 # script does not exist yet is skipped, so a later issue adds a service here and in its own script.
 # The environment may narrow it for a local run: CP_TEST_SERVICES=postgres deploy/test.sh -p db
 # shellcheck disable=SC2034 # used by the scripts that source this file
-read -ra CP_TEST_SERVICES <<<"${CP_TEST_SERVICES:-postgres smtp keycloak podman base-images runner}"
+read -ra CP_TEST_SERVICES <<<"${CP_TEST_SERVICES:-postgres smtp keycloak podman base-images build-runner}"
 
 # need_build_tools installs what building the workspace needs besides the Rust toolchain.
 need_build_tools() {

@@ -89,7 +89,7 @@ async fn every_answered_invocation_is_recorded_across_a_sigterm_during_load() {
         .text("function_id", id.clone())
         .part(
             "archive",
-            reqwest::multipart::Part::bytes(as_zip(&vec![(
+            reqwest::multipart::Part::bytes(as_zip(&[(
                 "main.py",
                 source.as_bytes().to_vec(),
                 0o644,
