@@ -78,6 +78,7 @@ macro_rules! text_enum {
         }
     )+};
 }
+pub(crate) use text_enum;
 
 text_enum! {
     /// `users.status`.

@@ -44,67 +44,7 @@ pub const EXECUTIONS_PER_STATEMENT: usize = MAX_BIND_PARAMS / EXECUTION_INSERT_C
 /// Log lines per `INSERT` statement, so that one statement stays under [`MAX_BIND_PARAMS`].
 pub const LOG_LINES_PER_STATEMENT: usize = MAX_BIND_PARAMS / LOG_INSERT_COLUMNS;
 
-/// A text enumeration of this module (stored as `TEXT` with a `CHECK`, like [`crate::enums`]).
-macro_rules! execution_text_enum {
-    ($(
-        $(#[$meta:meta])*
-        $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }
-    )+) => {$(
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash,
-            serde::Serialize, serde::Deserialize,
-            diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
-        )]
-        #[diesel(sql_type = Text)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant,)+];
-
-            /// The string stored in the database and used in the API.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text,)+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownVariant;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok(Self::$variant),)+
-                    _ => Err(UnknownVariant { type_name: stringify!($name), value: s.to_owned() }),
-                }
-            }
-        }
-
-        impl ToSql<Text, Pg> for $name {
-            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-                <str as ToSql<Text, Pg>>::to_sql(self.as_str(), out)
-            }
-        }
-
-        impl FromSql<Text, Pg> for $name {
-            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
-                Ok(std::str::from_utf8(bytes.as_bytes())?.parse()?)
-            }
-        }
-    )+};
-}
-
-execution_text_enum! {
+crate::enums::text_enum! {
     /// `executions.auth_method`: who was allowed to invoke.
     AuthMethod {
         /// The owner's bearer token.

@@ -75,8 +75,14 @@ impl AppState {
     pub async fn shutdown(&self) {
         let writer = self.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(writer) = writer {
-            let stats = writer.shutdown().await;
-            tracing::info!(written = stats.written, "execution records flushed");
+            // PostgreSQL down at SIGTERM would hold the exit forever: give the flush a minute.
+            match tokio::time::timeout(std::time::Duration::from_secs(60), writer.shutdown()).await
+            {
+                Ok(stats) => tracing::info!(written = stats.written, "execution records flushed"),
+                Err(_) => tracing::error!(
+                    "execution records could not be flushed within 60 s; exiting with some unwritten"
+                ),
+            }
         }
         self.invoker.pools().shutdown();
     }

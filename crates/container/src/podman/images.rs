@@ -206,6 +206,26 @@ impl Podman {
     /// [`Error::BuildFailed`] with the log when a step fails or the base image is missing;
     /// [`Error::Context`] when the context cannot be read; [`Error::Unreachable`], [`Error::Api`].
     pub async fn build_image(&self, spec: &BuildSpec) -> Result<BuiltImage> {
+        // Podman 4.3's layer-cache lookup can trip over a layer that a concurrent `rmi` (of an
+        // unrelated image sharing the base) is removing: the build fails at once with "layer not
+        // known" before running any step of ours. That is the engine's race, not the function's
+        // fault, so such a build is tried again (twice at most) instead of failing the deploy.
+        let mut attempt = 0;
+        loop {
+            match self.build_image_once(spec).await {
+                Err(Error::BuildFailed { message, .. })
+                    if attempt < 2 && message.contains("layer not known") =>
+                {
+                    attempt += 1;
+                    tracing::warn!(tag = spec.tag.as_str(), %message, "retrying a build that hit a storage race");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn build_image_once(&self, spec: &BuildSpec) -> Result<BuiltImage> {
         const OP: &str = "build image";
         let started = Instant::now();
         let query = spec.query()?;

@@ -289,7 +289,19 @@ impl Invoker {
         let status = answered.as_ref().ok().map(|r| r.status);
         let cold_start = lease.start.is_cold();
         pool.release(lease, status);
-        let response = answered.map_err(ApiError::unavailable)?;
+        // A runner that failed (unreachable, protocol) is the platform's failure, not the
+        // function's: the call is answered 503, and still recorded as a failed execution.
+        let (response, engine_failure) = match answered {
+            Ok(response) => (response, None),
+            Err(err) => {
+                let mut failed = InvokeResponse::rejected(
+                    execution_id.to_string(),
+                    format!("the instance failed: {err}"),
+                );
+                failed.status = Status::Error;
+                (failed, Some(err))
+            }
+        };
 
         let mut record = ExecutionRecord::new(
             id,
@@ -321,6 +333,9 @@ impl Invoker {
         // Waits only when the writer's queue is full (backpressure); never drops a record.
         if self.executions.record(record).await.is_err() {
             tracing::error!(execution.id = %execution_id, "the execution writer is closed; this execution is not recorded");
+        }
+        if let Some(err) = engine_failure {
+            return Err(ApiError::unavailable(err));
         }
         Ok(Outcome {
             execution_id,
