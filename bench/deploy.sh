@@ -53,13 +53,17 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/cp-bench-deploy.XXXXXX")
 NONCE=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 started_platform=0
 token=''
-functions=()
+functions=()   # the bench functions' ids
+fn_images=()   # the images the platform built for them
+raw_images=()  # the raw builds' tags
+retries=0
 
 pod() { podman --url "unix://$SOCK" "$@"; }
 
 cleanup() {
   local id images
   set +e
+  trap - EXIT
   # A fresh token (the last may have expired); without one the DELETEs fail and are skipped.
   if [ ${#functions[@]} -gt 0 ]; then login 2>/dev/null; fi
   for id in "${functions[@]}"; do
@@ -67,16 +71,12 @@ cleanup() {
       "$API/api/functions/$id"
   done
   # The bench functions are pending deletion (the deletion worker removes their rows and archives
-  # after the grace period); their images and the raw builds' go now.
-  images=$(pod images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -F "$RAW_REPO:$NONCE-" || true)
-  for id in "${functions[@]}"; do
-    images+=$'\n'$(pod images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null \
-      | grep -F "localhost/containerpub/fn-$id:" || true)
-  done
-  images=$(grep -v '^$' <<<"$images" || true)
-  if [ -n "$images" ]; then
-    # shellcheck disable=SC2086 # one image name a line
-    pod rmi $images >/dev/null 2>&1 || log "some bench images could not be removed: $images"
+  # after the grace period); their images and the raw builds' go now, by name (their untagged
+  # intermediate layers with them). A second try covers a concurrent removal by someone else.
+  images=("${raw_images[@]}" "${fn_images[@]}")
+  if [ ${#images[@]} -gt 0 ]; then
+    pod rmi --ignore "${images[@]}" >/dev/null 2>&1 || pod rmi --ignore "${images[@]}" >/dev/null 2>&1 \
+      || log "some bench images could not be removed: ${images[*]}"
   fi
   rm -rf "$WORK"
   if [ "$started_platform" = 1 ] && [ "${CP_BENCH_KEEP:-0}" != 1 ]; then
@@ -160,20 +160,31 @@ now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 # time: upload, checks, queue, build, activation). Records ms, the server's build_duration_ms
 # and the build's cached steps under $WORK/SCENARIO.*.
 deploy() {
-  local id=$1 file=$2 scenario=$3 out code secs
-  out=$(curl -sS -o "$WORK/deploy.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
-    -F "function_id=$id" -F "archive=@$file;type=application/gzip" "$API/api/functions/deploy?wait=true") \
-    || die "deploy: no answer"
-  read -r code secs <<<"$out"
-  if [ "$code" != 201 ] || [ "$(jq -r .status "$WORK/deploy.json")" != active ]; then
+  local id=$1 file=$2 scenario=$3 out code secs attempt
+  for attempt in 1 2 3; do
+    out=$(curl -sS -o "$WORK/deploy.json" -w '%{http_code} %{time_total}' -H "Authorization: Bearer $token" \
+      -F "function_id=$id" -F "archive=@$file;type=application/gzip" "$API/api/functions/deploy?wait=true") \
+      || die "deploy: no answer"
+    read -r code secs <<<"$out"
+    if [ "$code" = 201 ] && [ "$(jq -r .status "$WORK/deploy.json")" = active ]; then break; fi
+    if [ "$attempt" -lt 3 ] && jq -r '.deployment.error // empty' "$WORK/deploy.json" 2>/dev/null | storage_race; then
+      log "a deploy failed on a concurrent image removal in Podman's storage; not counted, deploying again"
+      retries=$((retries + 1))
+      continue
+    fi
     log "deploy answered $code: $(jq -c 'del(.deployment.build_log)' "$WORK/deploy.json" 2>/dev/null || cat "$WORK/deploy.json")"
     jq -r '.deployment.build_log // empty' "$WORK/deploy.json" >&2 2>/dev/null || true
     die "a deploy did not become active"
-  fi
+  done
+  fn_images+=("localhost/containerpub/fn-$id:v$(jq -r .version "$WORK/deploy.json")")
   awk -v s="$secs" 'BEGIN { printf "%d\n", s * 1000 + 0.5 }' >>"$WORK/$scenario.ms"
   jq -r .deployment.build_duration_ms "$WORK/deploy.json" >>"$WORK/$scenario.build"
   jq -r .deployment.build_log "$WORK/deploy.json" | cached_steps >>"$WORK/$scenario.cached"
 }
+
+# storage_race succeeds when the text on stdin is the error Podman 4.3 gives when an image it
+# looks at (for the layer cache) is removed at the same moment by someone else sharing the storage.
+storage_race() { grep -Eq '(layer|image) not known'; }
 
 # cached_steps reads a build log and prints "HITS/STEPS" ("Using cache" lines / STEP lines).
 cached_steps() { awk '/^STEP [0-9]+\/[0-9]+/ { s++ } /Using cache/ { h++ } END { printf "%d/%d\n", h, s }'; }
@@ -219,14 +230,25 @@ CONTAINERFILE
 # with the labels cloud-api also passes as build parameters, and the network cloud-api asks for
 # (host when a requirements.txt is installed, none otherwise).
 raw_build() {
-  local dir=$1 rev=$2 scenario=$3 t0 t1 network=none
+  local dir=$1 rev=$2 scenario=$3 t0 t1 network=none attempt
   shift 3
   [ ! -f "$dir/function/requirements.txt" ] || network=host
-  t0=$(now_ms)
-  pod build --network "$network" --layers --label "containerpub.function=bench-$NONCE" \
-    --label "containerpub.deployment=bench-$NONCE-$rev" --label "containerpub.version=$rev" \
-    "$@" -t "$RAW_REPO:$NONCE-$rev" "$dir" >"$WORK/raw.log" 2>&1 \
-    || { cat "$WORK/raw.log" >&2; die "raw podman build failed"; }
+  raw_images+=("$RAW_REPO:$NONCE-$rev")
+  for attempt in 1 2 3; do
+    t0=$(now_ms)
+    if pod build --network "$network" --layers --label "containerpub.function=bench-$NONCE" \
+      --label "containerpub.deployment=bench-$NONCE-$rev" --label "containerpub.version=$rev" \
+      "$@" -t "$RAW_REPO:$NONCE-$rev" "$dir" >"$WORK/raw.log" 2>&1; then
+      break
+    fi
+    if [ "$attempt" -lt 3 ] && storage_race <"$WORK/raw.log"; then
+      log "a raw build failed on a concurrent image removal in Podman's storage; not counted, building again"
+      retries=$((retries + 1))
+      continue
+    fi
+    cat "$WORK/raw.log" >&2
+    die "raw podman build failed"
+  done
   t1=$(now_ms)
   echo $((t1 - t0)) >>"$WORK/$scenario.ms"
   cached_steps <"$WORK/raw.log" >>"$WORK/$scenario.cached"
@@ -234,7 +256,8 @@ raw_build() {
 
 # ---- 2. Measurements ----
 
-log "bench user $email; $RUNS runs a scenario; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+log "bench user $email; $RUNS runs a scenario; load average: $load_start"
 api POST /api/auth/register -H 'Content-Type: application/json' \
   -d "$(jq -n --arg e "$email" --arg p "$password" \
     '{email: $e, password: $p, first_name: "Deploy", last_name: "Bench"}')" >/dev/null \
@@ -356,7 +379,7 @@ summary() {
 # cached FILE prints the cached steps "HITS/STEPS", comma-separated when they varied.
 cached() { sort -u "$1" | paste -sd, -; }
 row() { # row NAME SCENARIO
-  printf '%-50s %9s %11s %3s  %s\n' "$1" "$(summary "$WORK/$2.ms" median)" \
+  printf '%-58s %9s %11s %3s  %s\n' "$1" "$(summary "$WORK/$2.ms" median)" \
     "$(summary "$WORK/$2.ms" min)-$(summary "$WORK/$2.ms" max)" "$(summary "$WORK/$2.ms" n)" \
     "$([ -f "$WORK/$2.cached" ] && cached "$WORK/$2.cached" || echo -)"
 }
@@ -369,17 +392,18 @@ ratio() { awk -v a="$(summary "$WORK/$1.ms" median)" -v b="$(summary "$WORK/$2.m
 pair() { # pair DEPLOY_NAME SCENARIO RAW_NAME
   row "$1" "$2"
   row "$3" "$2-raw"
-  printf '  %-48s ratio deploy/raw %s; server build_duration_ms median %s, time outside it %s ms\n' '' \
+  printf '  = ratio deploy/raw %s   (server build_duration_ms median %s; deploy time outside it, median %s ms)\n' \
     "$(ratio "$2" "$2-raw")" "$(summary "$WORK/$2.build" median)" "$(overhead "$2")"
 }
 
 echo
-echo "Deploy benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)," \
+echo "Deploy benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $load_start at the start," \
+  "$(cut -d' ' -f1-3 /proc/loadavg) at the end," \
   "cloud-api $profile build, $(pod version --format 'podman {{.Server.Version}}' 2>/dev/null)," \
   "$(cat "$CP_LOCAL/podman/runtime" 2>/dev/null || echo crun)"
 echo "ms = wall time (deploy: curl's time_total of POST /api/functions/deploy?wait=true; raw: the podman client)"
 echo "cached = build steps answered from the layer cache / build steps"
-printf '%-50s %9s %11s %3s  %s\n' name median_ms min-max n cached
+printf '%-58s %9s %11s %3s  %s\n' name median_ms min-max n cached
 pair "deploy: first deploy of a fresh function (v1)" first "raw podman build: new code, same cache state"
 pair "deploy: redeploy, main.py changed" changed "raw podman build: code changed, same cache state"
 pair "deploy: redeploy, identical archive" same "raw podman build: identical context"
@@ -388,6 +412,7 @@ if [ "$pip_scenario" = 1 ]; then
 fi
 row "raw podman build --no-cache (nothing cached)" nocache-raw
 row "podman client alone (podman --url ... image exists)" client
+[ "$retries" = 0 ] || echo "note: $retries build(s) failed on a concurrent image removal in the shared storage and were repeated (not counted)"
 # A check, not a timing: the layer cache is what makes a redeploy cheap.
 if ! grep -qv '^0/' "$WORK/same.cached"; then
   echo "note: the platform's builds took no step from the layer cache (raw builds of the same context did:"

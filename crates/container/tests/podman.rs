@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use container::podman::{
-    BindMount, BuildSpec, ContainerFilter, ContainerSpec, ContainerStatus, ImageFilter,
+    BindMount, BuildNetwork, BuildSpec, ContainerFilter, ContainerSpec, ContainerStatus,
+    ImageFilter,
 };
 use container::{Error, ImageRef, Limits, Podman, PodmanConfig};
 
@@ -738,4 +739,58 @@ async fn lifecycle_latency() {
             ms(samples[ROUNDS - 1])
         );
     }
+}
+
+/// `RUN` steps of a `BuildNetwork::None` build see only loopback (the libpod endpoint would
+/// otherwise put them in the host's network namespace), a `Host` build sees the host's
+/// interfaces, and a second build of the same context takes its layers from the cache.
+#[tokio::test]
+async fn build_steps_get_the_asked_network_and_reuse_cached_layers() {
+    const TEST: &str = "build-network";
+    let Some(podman) = podman(TEST).await else {
+        return;
+    };
+    let ctx = context(&[(
+        "Containerfile",
+        "FROM localhost/containerpub/binary:1\nRUN echo \"net:$(ls /sys/class/net | tr '\\n' ',')end\"\n",
+    )]);
+    let tag = image_ref(&format!("localhost/{}:1", unique(TEST)));
+    let mut spec = BuildSpec::new(ctx.path(), tag.clone());
+    spec.no_cache = true;
+    let isolated = podman
+        .build_image(&spec)
+        .await
+        .expect("build without network");
+    assert!(
+        isolated.log.contains("net:lo,end"),
+        "only loopback in RUN steps:\n{}",
+        isolated.log
+    );
+
+    spec.no_cache = false;
+    let again = podman
+        .build_image(&spec)
+        .await
+        .expect("the same build again");
+    assert!(
+        again.log.contains("Using cache"),
+        "the second build reuses layers:\n{}",
+        again.log
+    );
+
+    spec.network = BuildNetwork::Host;
+    spec.no_cache = true;
+    let host = podman
+        .build_image(&spec)
+        .await
+        .expect("build with the host network");
+    assert!(
+        host.log.contains("net:") && !host.log.contains("net:lo,end"),
+        "the host's interfaces in RUN steps:\n{}",
+        host.log
+    );
+    podman
+        .remove_image(tag.as_str(), true)
+        .await
+        .expect("remove");
 }

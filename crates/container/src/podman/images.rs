@@ -25,10 +25,24 @@ pub enum BuildNetwork {
 }
 
 impl BuildNetwork {
-    fn as_param(self) -> &'static str {
+    /// The libpod build endpoint (4.3) takes the network of `RUN` steps from `networkmode` as
+    /// buildah's numeric policy (1 disabled, 2 enabled) together with `nsoptions`; the strings
+    /// `none`/`host` are silently ignored and the steps then share the HOST's network namespace
+    /// (seen here: `RUN ls /sys/class/net` listed eth0). These are the values `podman build
+    /// --network none|host` sends.
+    fn query_pairs(self) -> [(&'static str, &'static str); 2] {
         match self {
-            Self::None => "none",
-            Self::Host => "host",
+            Self::None => [
+                ("networkmode", "1"),
+                (
+                    "nsoptions",
+                    r#"[{"Name":"network","Host":false,"Path":""}]"#,
+                ),
+            ],
+            Self::Host => [
+                ("networkmode", "2"),
+                ("nsoptions", r#"[{"Name":"network","Host":true,"Path":""}]"#),
+            ],
         }
     }
 }
@@ -76,10 +90,13 @@ impl BuildSpec {
         };
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         q.append_pair("t", self.tag.as_str())
-            .append_pair("networkmode", self.network.as_param())
+            // Without an output format the endpoint reuses no cached layer at all (every step
+            // runs again on every build); this is the format `podman build` sends.
+            .append_pair("outputformat", "application/vnd.oci.image.manifest.v1+json")
             .append_pair("layers", "true")
             .append_pair("rm", "true")
             .append_pair("nocache", if self.no_cache { "true" } else { "false" });
+        q.extend_pairs(self.network.query_pairs());
         if let Some(file) = &self.containerfile {
             q.append_pair("dockerfile", file);
         }
