@@ -154,11 +154,6 @@ impl Invoker {
         self.config.max_body_bytes
     }
 
-    /// Forgets what is cached about `function` (after a deploy, rollback or deletion here).
-    pub async fn invalidate(&self, function: FunctionId) {
-        self.targets.invalidate(&function).await;
-    }
-
     async fn target(&self, id: FunctionId) -> Result<Arc<Target>, ApiError> {
         if let Some(target) = self.targets.get(&id).await {
             return Ok(target);
