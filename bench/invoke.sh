@@ -33,8 +33,10 @@
 #      left of the bench functions' containers and their images, and drops the bench database.
 #
 # Environment: CP_BENCH_WARM_PORT, CP_BENCH_COLD_PORT, CP_BENCH_DB, CP_BENCH_CONCURRENCY (1,32);
-# CP_BENCH_KEEP=1 keeps the bench database and the replicas' data; any CLOUD_API_* variable reaches
-# both replicas (the bench's own settings above win).
+# CP_BENCH_CLOUD_API=PATH runs that cloud-api binary instead of building one (to compare a candidate
+# build, e.g. one from a git worktree with its own CARGO_TARGET_DIR); CP_BENCH_KEEP=1 keeps the
+# bench database and the replicas' data; any CLOUD_API_* variable reaches both replicas (the
+# bench's own settings above win).
 set -euo pipefail
 # shellcheck source=../deploy/lib/common.sh
 source "$(dirname "$0")/../deploy/lib/common.sh"
@@ -48,7 +50,7 @@ CONCURRENCY=${CP_BENCH_CONCURRENCY:-1,32}
 TOP=$(tr ',' '\n' <<<"$CONCURRENCY" | sort -n | tail -n 1)
 WORK=$CP_LOCAL/bench-invoke
 SOCK=$CP_LOCAL/podman/podman.sock
-BIN=${CARGO_TARGET_DIR:-$CP_ROOT/target}/release/cloud-api
+BIN=${CP_BENCH_CLOUD_API:-${CARGO_TARGET_DIR:-$CP_ROOT/target}/release/cloud-api}
 BASE_URL=${DATABASE_URL%%\?*}
 BENCH_URL=${BASE_URL%/*}/$BENCH_DB
 export CONTAINERS_CONF=$CP_ROOT/deploy/podman/containers.conf
@@ -117,8 +119,13 @@ trap 'exit 130' INT TERM
 "$CP_ROOT/deploy/podman.sh" start >/dev/null
 "$CP_ROOT/deploy/base-images.sh" build 2>/dev/null || die "deploy/base-images.sh failed"
 runner=$("$CP_ROOT/deploy/build-runner.sh" start 2>/dev/null) || die "deploy/build-runner.sh failed"
-log "building cloud-api (release; as deploy/up.sh --release builds it)"
-cargo build --locked --quiet --release -p cloud-api -p admin-api || die "the build failed"
+if [ -z "${CP_BENCH_CLOUD_API:-}" ]; then
+  log "building cloud-api (release; as deploy/up.sh --release builds it)"
+  cargo build --locked --quiet --release -p cloud-api -p admin-api || die "the build failed"
+else
+  [ -x "$BIN" ] || die "CP_BENCH_CLOUD_API=$BIN is not an executable"
+  log "using the cloud-api binary $BIN (CP_BENCH_CLOUD_API)"
+fi
 log "building bench-invoke (release)"
 cargo build --locked --quiet --release -p bench --bin bench-invoke || die "the build failed"
 
@@ -171,6 +178,8 @@ start_replica cold "$COLD_PORT" 1 5
 # ---- 3. The measurements ----
 
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+BIN_DESC="release build ($(git -C "$CP_ROOT" describe --always --dirty 2>/dev/null || echo '?'))"
+[ -z "${CP_BENCH_CLOUD_API:-}" ] || BIN_DESC=$BIN
 cargo run --locked --quiet --release -p bench --bin bench-invoke -- \
   --warm-api "http://127.0.0.1:$WARM_PORT" --warm-socket-root "$WORK/warm" \
   --cold-api "http://127.0.0.1:$COLD_PORT" --podman-socket "$SOCK" \
@@ -178,7 +187,7 @@ cargo run --locked --quiet --release -p bench --bin bench-invoke -- \
   --tier-timeout-s "$tier_timeout" --tier-memory-mb "$tier_memory" "$@"
 
 cat <<EOF
-setup: cloud-api release build, 2 replicas on one bench database ($BENCH_DB) of the project's
+setup: cloud-api $BIN_DESC, 2 replicas on one bench database ($BENCH_DB) of the project's
   PostgreSQL $(psql "$BASE_URL" -qtAX -c 'SHOW server_version' 2>/dev/null) (started by deploy/postgres.sh: fsync=off, full_page_writes=off),
   $(pod version --format 'podman {{.Server.Version}}' 2>/dev/null), runtime $(cat "$CP_LOCAL/podman/runtime" 2>/dev/null || echo '?');
   warm replica idle_pause 3600 s; cold replica idle_pause 1 s, idle_remove 5 s;

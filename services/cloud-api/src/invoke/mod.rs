@@ -39,7 +39,7 @@ pub struct InvokeConfig {
     pub idle_pause_secs: u64,
     /// Idle seconds before an instance is removed.
     pub idle_remove_secs: u64,
-    /// Seconds a function's deployment and settings are cached.
+    /// Milliseconds a function's deployment, settings and tier are cached.
     pub function_cache_ttl_ms: u64,
     /// Log bytes kept per stream per execution.
     pub log_cap_bytes: u64,

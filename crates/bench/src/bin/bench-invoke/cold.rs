@@ -26,9 +26,16 @@ use crate::instances;
 /// platform's calls carry.
 const RAW_REQUEST: &str = r#"{"method":"POST","path":"/","headers":{"content-type":"application/json"},"query":{},"body":{"n":1},"raw":"{\"n\":1}"}"#;
 
-/// The raw run's work: the platform's bootstrap in its one-shot mode (start the interpreter,
-/// import `main`, call `handler`, write `result.json`), then print the result.
-const RAW_WORK: &str = r#"cd /tmp && printf '%s' "$REQ" >request.json && python3 /opt/containerpub/bootstrap.py && cat result.json"#;
+/// The raw run's work, in one interpreter (the image has no shell): write `request.json` in a
+/// fresh directory, run the platform's bootstrap in its one-shot mode there (import `main`, call
+/// `handler`, write `result.json`), print the result (on fd 1: the bootstrap keeps `sys.stdout`
+/// as the function's log capture).
+const RAW_WORK: &str = "import os, runpy\n\
+os.chdir('/tmp')\n\
+open('request.json', 'w').write(os.environ['REQ'])\n\
+try:\n    runpy.run_path('/opt/containerpub/bootstrap.py', run_name='__main__')\n\
+except SystemExit as e:\n    assert not e.code, e.code\n\
+os.write(1, open('result.json', 'rb').read())\n";
 
 /// The restrictions every platform instance runs under (crates/container, `ContainerSpec`; the
 /// default tier's limits), for the second raw variant.
@@ -95,7 +102,7 @@ pub fn raw_run(podman_socket: &Path, image: &str, restricted: bool) -> Result<Du
     command
         .arg("--env")
         .arg(format!("REQ={RAW_REQUEST}"))
-        .args([image, "sh", "-c", RAW_WORK])
+        .args([image, "python3", "-c", RAW_WORK])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -120,89 +127,95 @@ pub fn raw_run(podman_socket: &Path, image: &str, restricted: bool) -> Result<Du
 pub struct Settings<'a> {
     /// The Podman service's socket.
     pub podman_socket: &'a Path,
-    /// The fresh functions (deployed, never called).
-    pub functions: &'a [String],
     /// How long to wait for the replica to pause or remove an idle instance.
     pub state_timeout: Duration,
 }
 
-/// Runs the loop described in the module documentation, one fresh function per round.
-pub async fn run(api: &Api, podman: &Podman, settings: &Settings<'_>) -> Result<ColdRun> {
-    let mut run = ColdRun::default();
+/// One round of the loop described in the module documentation, on `function` (deployed, never
+/// called), adding its figures to `run`. `round` counts from 0 to `rounds`, for the progress line.
+pub async fn round(
+    api: &Api,
+    podman: &Podman,
+    settings: &Settings<'_>,
+    function: &str,
+    (round, rounds): (usize, usize),
+    run: &mut ColdRun,
+) -> Result<()> {
     let timeout = settings.state_timeout;
-    for (round, function) in settings.functions.iter().enumerate() {
-        let url = api.invoke_url(function);
-        let before = instances::counts(&instances::of_function(podman, function).await?);
-        if before != instances::Counts::default() {
-            bail!("fresh function {function} already has instances: {before}");
-        }
-
-        // 1. The first call of the fresh deployment.
-        let (latency, invoked) = timed_call(api, &url).await.context("first call")?;
-        run.first.push(latency);
-        if invoked.cold_start != Some(true) {
-            run.misclassified.push(format!(
-                "round {round}: the first call answered cold_start {:?}",
-                invoked.cold_start
-            ));
-        }
-
-        // 2. The raw runs of the same image, right after (same load, same page cache).
-        let image = instances::image(podman, function).await?;
-        run.raw
-            .push(raw_run(settings.podman_socket, &image, false)?);
-        run.raw_restricted
-            .push(raw_run(settings.podman_socket, &image, true)?);
-
-        // 3. The unpause path: wait for the pause, then give the pool a moment to put the paused
-        //    instance back in its idle list (it takes it out while pausing).
-        instances::wait_for(
-            podman,
-            function,
-            timeout,
-            "the idle instance to be paused",
-            |c| c.paused == 1 && c.running == 0,
-        )
-        .await?;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let (latency, invoked) = timed_call(api, &url).await.context("unpause call")?;
-        run.unpaused.push(latency);
-        if invoked.cold_start != Some(false) {
-            run.misclassified.push(format!(
-                "round {round}: the call on a paused instance answered cold_start {:?}",
-                invoked.cold_start
-            ));
-        }
-
-        // 4. The pre-created path: wait until the idle instance is gone and only the pre-created
-        //    one is left.
-        instances::wait_for(
-            podman,
-            function,
-            timeout,
-            "the idle instance to be removed, leaving the pre-created one",
-            |c| c.running == 0 && c.paused == 0 && c.created >= 1,
-        )
-        .await?;
-        let (latency, invoked) = timed_call(api, &url).await.context("pre-created call")?;
-        run.precreated.push(latency);
-        if invoked.cold_start != Some(true) {
-            run.misclassified.push(format!(
-                "round {round}: the call with only a pre-created instance answered cold_start {:?}",
-                invoked.cold_start
-            ));
-        }
-        eprintln!(
-            "  round {}/{}: first {:.0} ms, raw {:.0} ms, unpause {:.1} ms, pre-created {:.0} ms",
-            round + 1,
-            settings.functions.len(),
-            ms(run.first.last()),
-            ms(run.raw.last()),
-            ms(run.unpaused.last()),
-            ms(run.precreated.last()),
-        );
+    let url = api.invoke_url(function);
+    let before = instances::counts(&instances::of_function(podman, function).await?);
+    if before != instances::Counts::default() {
+        bail!("fresh function {function} already has instances: {before}");
     }
-    Ok(run)
+
+    // 1. The first call of the fresh deployment.
+    let (latency, invoked) = timed_call(api, &url).await.context("first call")?;
+    run.first.push(latency);
+    if invoked.cold_start != Some(true) {
+        run.misclassified.push(format!(
+            "round {}: the first call answered cold_start {:?}",
+            round + 1,
+            invoked.cold_start
+        ));
+    }
+
+    // 2. The raw runs of the same image, right after (same load, same page cache).
+    let image = instances::image(podman, function).await?;
+    run.raw
+        .push(raw_run(settings.podman_socket, &image, false)?);
+    run.raw_restricted
+        .push(raw_run(settings.podman_socket, &image, true)?);
+
+    // 3. The unpause path: wait for the pause, then give the pool a moment to put the paused
+    //    instance back in its idle list (it takes it out while pausing).
+    instances::wait_for(
+        podman,
+        function,
+        timeout,
+        "the idle instance to be paused",
+        |c| c.paused == 1 && c.running == 0,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (latency, invoked) = timed_call(api, &url).await.context("unpause call")?;
+    run.unpaused.push(latency);
+    if invoked.cold_start != Some(false) {
+        run.misclassified.push(format!(
+            "round {}: the call on a paused instance answered cold_start {:?}",
+            round + 1,
+            invoked.cold_start
+        ));
+    }
+
+    // 4. The pre-created path: wait until the idle instance is gone and only the pre-created
+    //    one is left.
+    instances::wait_for(
+        podman,
+        function,
+        timeout,
+        "the idle instance to be removed, leaving the pre-created one",
+        |c| c.running == 0 && c.paused == 0 && c.created >= 1,
+    )
+    .await?;
+    let (latency, invoked) = timed_call(api, &url).await.context("pre-created call")?;
+    run.precreated.push(latency);
+    if invoked.cold_start != Some(true) {
+        run.misclassified.push(format!(
+            "round {}: the call with only a pre-created instance answered cold_start {:?}",
+            round + 1,
+            invoked.cold_start
+        ));
+    }
+    eprintln!(
+        "  round {}/{}: first {:.0} ms, raw {:.0} ms, unpause {:.1} ms, pre-created {:.0} ms",
+        round + 1,
+        rounds,
+        ms(run.first.last()),
+        ms(run.raw.last()),
+        ms(run.unpaused.last()),
+        ms(run.precreated.last()),
+    );
+    Ok(())
 }
 
 fn ms(d: Option<Duration>) -> f64 {

@@ -122,6 +122,7 @@ struct WarmRow {
 struct WarmReport {
     rows: Vec<WarmRow>,
     unpause_baseline: Option<Samples>,
+    idle_call: Option<Samples>,
     persistence: Vec<String>,
 }
 
@@ -182,10 +183,14 @@ async fn run(args: Args) -> Result<()> {
     } else {
         warm_phase(&args, &podman, &mut warm, &creds, archive.clone()).await?
     };
-    let cold_run = if args.skip_cold {
-        None
+    // A failed cold phase still lets the warm figures print.
+    let (cold_run, cold_error) = if args.skip_cold {
+        (None, None)
     } else {
-        Some(cold_phase(&args, &podman, &mut cold, &creds, archive).await?)
+        match cold_phase(&args, &podman, &mut cold, &creds, archive).await {
+            Ok(run) => (Some(run), None),
+            Err(err) => (None, Some(err)),
+        }
     };
 
     print_report(
@@ -195,7 +200,10 @@ async fn run(args: Args) -> Result<()> {
         &load_before,
         started.elapsed(),
     );
-    Ok(())
+    match cold_error {
+        Some(err) => Err(err.context("the cold phase failed")),
+        None => Ok(()),
+    }
 }
 
 async fn warm_phase(
@@ -321,6 +329,27 @@ async fn warm_phase(
             );
             report.unpause_baseline =
                 Some(unpause_baseline(podman, &instance.name, socket, &template, args.runs).await?);
+            // What an idle call pays besides the unpause: the same call after 1.5 s without
+            // calls (the function's cached deployment and tier have expired, the instance runs).
+            eprintln!(
+                "warm: {} calls each after 1.5 s idle (cached function expired)",
+                args.runs
+            );
+            let mut idle = Samples::new();
+            for _ in 0..args.runs {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let t0 = Instant::now();
+                let invoked = api.invoke(&url).await?;
+                let latency = t0.elapsed();
+                recorded += u64::from(invoked.recorded);
+                if invoked.status == 200 && invoked.ok {
+                    successes += 1;
+                    idle.push(latency);
+                } else {
+                    idle.errors += 1;
+                }
+            }
+            report.idle_call = Some(idle);
         }
     }
 
@@ -415,25 +444,22 @@ async fn cold_phase(
         args.runs
     );
     let mut run = cold::ColdRun::default();
-    for function in &functions {
+    let settings = cold::Settings {
+        podman_socket: &args.podman_socket,
+        state_timeout: Duration::from_secs(60),
+    };
+    for (round, function) in functions.iter().enumerate() {
         // A round lasts well under the token's 5 minutes.
         api.login(&creds.email, &creds.password).await?;
-        let round = cold::run(
+        cold::round(
             api,
             podman,
-            &cold::Settings {
-                podman_socket: &args.podman_socket,
-                functions: std::slice::from_ref(function),
-                state_timeout: Duration::from_secs(60),
-            },
+            &settings,
+            function,
+            (round, functions.len()),
+            &mut run,
         )
         .await?;
-        run.first.merge(round.first);
-        run.precreated.merge(round.precreated);
-        run.unpaused.merge(round.unpaused);
-        run.raw.merge(round.raw);
-        run.raw_restricted.merge(round.raw_restricted);
-        run.misclassified.extend(round.misclassified);
     }
     Ok(run)
 }
@@ -522,6 +548,12 @@ fn print_report(
                 &baseline.summary(),
             );
             table.compare(&cold.unpaused.summary(), &baseline.summary());
+        }
+        if let Some(idle) = &warm.idle_call {
+            table.row(
+                "reference: warm call after 1.5 s idle (no unpause)",
+                &idle.summary(),
+            );
         }
         for line in &cold.misclassified {
             table.note(&format!("note: {line}"));
