@@ -96,7 +96,8 @@ case "$cmd" in
     echo "$runtime" >"$RUNTIME_FILE"
     for _ in $(seq 1 300); do
       answers && { log "Podman service ready"; exit 0; }
-      running || { cat "$LOG_FILE" >&2; die "Podman service exited during start-up"; }
+      # Alive is enough here: until the exec, /proc/PID/cmdline does not name podman yet.
+      kill -0 "$(pid)" 2>/dev/null || { cat "$LOG_FILE" >&2; die "Podman service exited during start-up"; }
       sleep 0.1
     done
     cat "$LOG_FILE" >&2

@@ -39,7 +39,8 @@ case "$cmd" in
     fi
     for _ in $(seq 1 100); do
       accepts && exit 0
-      running || { cat "$SMTP_LOG" >&2; die "SMTP server exited during start-up"; }
+      # Alive is enough here: right after the fork, /proc/PID/cmdline may still read `setsid`.
+      kill -0 "$(pid)" 2>/dev/null || { cat "$SMTP_LOG" >&2; die "SMTP server exited during start-up"; }
       sleep 0.1
     done
     cat "$SMTP_LOG" >&2
