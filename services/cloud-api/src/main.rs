@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
 
             let (stop, shutdown) = tokio::sync::watch::channel(false);
             let instance = workers::instance_name(config.base.server.port);
+            state.invoker.adopt_replica(instance.clone()).await;
             let builds = tokio::spawn(workers::build::run(
                 state.functions.clone(),
                 instance,

@@ -84,6 +84,8 @@ impl AppState {
                 ),
             }
         }
-        self.invoker.pools().shutdown();
+        self.invoker
+            .shutdown(std::time::Duration::from_secs(30))
+            .await;
     }
 }

