@@ -496,8 +496,15 @@ mod tests {
             .insert("containerpub.function".into(), "a b&c".into());
         spec.network = BuildNetwork::Host;
         let q = spec.query().expect("query");
+        assert!(q.starts_with("t=localhost%2Ffn%2Fa%3A1&"), "{q}");
+        // What `podman build --network host` sends: the numeric policy with nsoptions, and an
+        // output format (without which no cached layer is reused).
         assert!(
-            q.starts_with("t=localhost%2Ffn%2Fa%3A1&networkmode=host&"),
+            q.contains("&networkmode=2&nsoptions=%5B%7B%22Name%22%3A%22network%22%2C%22Host%22%3Atrue%2C%22Path%22%3A%22%22%7D%5D"),
+            "{q}"
+        );
+        assert!(
+            q.contains("&outputformat=application%2Fvnd.oci.image.manifest.v1%2Bjson&"),
             "{q}"
         );
         assert!(
