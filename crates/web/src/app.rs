@@ -9,10 +9,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 
-use crate::config::{CorsConfig, ServerConfig};
+use crate::config::{CorsConfig, ServerConfig, TlsConfig};
 use crate::error::{ApiError, ErrorCode};
 use crate::health::{Health, health};
-use crate::request::request_context;
+use crate::request::{TrustedProxies, request_context};
 
 /// What the shell needs, built once per process and cloned into every worker.
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct Shell {
     cors: CorsConfig,
     health: web::Data<Health>,
     json_limit: usize,
+    proxies: TrustedProxies,
 }
 
 impl Shell {
@@ -40,6 +41,7 @@ impl Shell {
             cors,
             health: web::Data::new(health),
             json_limit: server.json_limit_bytes,
+            proxies: TrustedProxies::new(&server.trusted_proxies),
         })
     }
 
@@ -67,6 +69,7 @@ pub fn app(
     let cors = cors(&shell.cors);
     App::new()
         .app_data(shell.health)
+        .app_data(shell.proxies)
         .configure(|cfg| crate::extract::configure_extractors(cfg, shell.json_limit))
         .route("/health", web::get().to(health))
         .configure(configure)
@@ -140,12 +143,52 @@ where
         > + 'static,
     B: MessageBody + 'static,
 {
-    let mut http = HttpServer::new(factory)
-        .shutdown_timeout(server.shutdown_timeout_secs)
-        .bind((server.host.as_str(), server.port))?;
+    let http = HttpServer::new(factory).shutdown_timeout(server.shutdown_timeout_secs);
+    let address = (server.host.as_str(), server.port);
+    let mut http = match &server.tls {
+        None => http.bind(address)?,
+        Some(tls) => http.bind_rustls_0_23(address, tls_config(tls)?)?,
+    };
     if server.workers > 0 {
         http = http.workers(server.workers);
     }
-    tracing::info!(host = %server.host, port = server.port, "listening on {}:{}", server.host, server.port);
+    let scheme = if server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(host = %server.host, port = server.port, scheme, "listening on {scheme}://{}:{}", server.host, server.port);
     http.run().await
+}
+
+/// The rustls server configuration of `[server.tls]`: TLS 1.2 and 1.3, HTTP/1.1 by
+/// ALPN. A missing or unreadable file, or a key that does not match the certificate, stops the
+/// start with an error naming the file.
+pub fn tls_config(tls: &TlsConfig) -> std::io::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let invalid = |file: &std::path::Path, err: &dyn std::fmt::Display| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("server.tls: {}: {err}", file.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|err| invalid(&tls.cert_file, &err))?;
+    if certs.is_empty() {
+        return Err(invalid(&tls.cert_file, &"no certificate in the file"));
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|err| invalid(&tls.key_file, &err))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| invalid(&tls.cert_file, &err))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|err| invalid(&tls.key_file, &err))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }

@@ -21,6 +21,23 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Largest JSON body accepted, in bytes.
     pub json_limit_bytes: usize,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed: a request from one of them
+    /// is attributed to the nearest address in that header that is not a trusted proxy. Empty
+    /// (the default): the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// HTTPS served by the service itself; plain HTTP (behind a TLS-terminating proxy) when absent.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: the certificate chain and private key, PEM files read at start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert_file: std::path::PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
 }
 
 /// Cross-origin requests.

@@ -163,11 +163,49 @@ fn with_envelope(
     })
 }
 
-/// Who is on the other end, for audit rows and throttling: the peer address (not a forwarded
-/// header, which the client controls), the user agent and the request id.
+/// The reverse proxies of `server.trusted_proxies`, as app data: only their `X-Forwarded-For` is
+/// believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(std::sync::Arc<[std::net::IpAddr]>);
+
+impl TrustedProxies {
+    /// The proxies to trust.
+    pub fn new(addrs: &[std::net::IpAddr]) -> Self {
+        Self(addrs.into())
+    }
+
+    /// The client's address: the TCP peer, unless the peer is a trusted proxy; then the nearest
+    /// `X-Forwarded-For` entry (right to left) that is not a trusted proxy. A header the client
+    /// wrote itself sits left of what the proxies appended, so it is never reached.
+    pub fn client_addr(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.0.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect::<Vec<_>>();
+        let mut client = peer;
+        for entry in forwarded.iter().rev() {
+            match entry.trim().parse::<std::net::IpAddr>() {
+                Ok(addr) if self.0.contains(&addr) => client = addr,
+                Ok(addr) => return Some(addr),
+                Err(_) => break,
+            }
+        }
+        Some(client)
+    }
+}
+
+/// Who is on the other end, for audit rows and throttling: the peer address (or, behind a
+/// trusted proxy, the address it forwarded — never a header an untrusted client wrote), the user
+/// agent and the request id.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
-    /// The TCP peer's IP address.
+    /// The client's IP address (see [`TrustedProxies::client_addr`]).
     pub addr: Option<String>,
     /// The `User-Agent` header, cut to 256 characters.
     pub user_agent: Option<String>,
@@ -190,9 +228,64 @@ impl FromRequest for ClientInfo {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(256).collect());
         std::future::ready(Ok(Self {
-            addr: req.peer_addr().map(|a| a.ip().to_string()),
+            addr: req
+                .app_data::<TrustedProxies>()
+                .map_or_else(|| req.peer_addr().map(|a| a.ip()), |p| p.client_addr(req))
+                .map(|ip| ip.to_string()),
             user_agent,
             request_id,
         }))
+    }
+}
+
+#[cfg(test)]
+mod proxy_tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use actix_web::test::TestRequest;
+
+    use super::TrustedProxies;
+
+    fn client(proxies: &[&str], peer: &str, forwarded: &[&str]) -> String {
+        let proxies: Vec<IpAddr> = proxies.iter().map(|p| p.parse().unwrap()).collect();
+        let mut req =
+            TestRequest::default().peer_addr(SocketAddr::new(peer.parse().unwrap(), 4000));
+        for value in forwarded {
+            req = req.append_header(("x-forwarded-for", *value));
+        }
+        TrustedProxies::new(&proxies)
+            .client_addr(&req.to_http_request())
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
+        assert_eq!(client(&[], "203.0.113.9", &["198.51.100.1"]), "203.0.113.9");
+        assert_eq!(
+            client(&["10.0.0.2"], "203.0.113.9", &["198.51.100.1"]),
+            "203.0.113.9"
+        );
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_nearest_untrusted_forwarded_address_wins() {
+        let proxies = ["10.0.0.2", "10.0.0.3"];
+        assert_eq!(
+            client(&proxies, "10.0.0.2", &["198.51.100.1"]),
+            "198.51.100.1"
+        );
+        // A client-written entry sits left of what the proxies appended and is never reached.
+        assert_eq!(
+            client(&proxies, "10.0.0.2", &["6.6.6.6, 198.51.100.1, 10.0.0.3"]),
+            "198.51.100.1"
+        );
+        assert_eq!(
+            client(&proxies, "10.0.0.2", &["6.6.6.6", "198.51.100.1"]),
+            "198.51.100.1"
+        );
+        // Garbage or no header: the proxy itself, never a made-up address.
+        assert_eq!(client(&proxies, "10.0.0.2", &["not-an-ip"]), "10.0.0.2");
+        assert_eq!(client(&proxies, "10.0.0.2", &[]), "10.0.0.2");
     }
 }

@@ -47,6 +47,8 @@ fn server() -> ServerConfig {
         workers: 1,
         shutdown_timeout_secs: 1,
         json_limit_bytes: 256,
+        trusted_proxies: vec![],
+        tls: None,
     }
 }
 
