@@ -144,14 +144,17 @@ validated_extractor!(
 );
 
 /// `?page=1&page_size=20`: page from 1, page size 1–100.
-#[derive(Debug, Clone, Copy, Deserialize, garde::Validate)]
+#[derive(Debug, Clone, Copy, Deserialize, garde::Validate, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-based page number.
     #[garde(range(min = 1, max = 1_000_000))]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: u32,
     /// Items per page, at most 100.
     #[garde(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub page_size: u32,
 }
 
@@ -192,7 +195,7 @@ impl PageQuery {
 }
 
 /// One page of a list: `{"items": […], "page", "page_size", "total"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items of this page.
     pub items: Vec<T>,

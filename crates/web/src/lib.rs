@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod request;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -7,6 +7,7 @@ pub mod executions;
 pub mod functions;
 pub mod identity;
 pub mod invoke;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod workers;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// An execution: in lists without its logs, on its own page with them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExecutionView {
     /// Its id.
     pub id: ExecutionId,
@@ -38,7 +38,7 @@ pub struct ExecutionView {
 }
 
 /// The deployment of an execution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeploymentRef {
     /// Its id.
     pub id: DeploymentId,
@@ -47,7 +47,7 @@ pub struct DeploymentRef {
 }
 
 /// When things happened.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Timings {
     /// The request arrived.
     #[serde(with = "time::serde::rfc3339")]
@@ -65,7 +65,7 @@ pub struct Timings {
 }
 
 /// The request of an execution (never its body or headers).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RequestMeta {
     /// HTTP method.
     pub method: Option<String>,
@@ -80,7 +80,7 @@ pub struct RequestMeta {
 }
 
 /// The response of an execution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResponseMeta {
     /// The status the function answered with.
     pub status: Option<i32>,
@@ -89,7 +89,7 @@ pub struct ResponseMeta {
 }
 
 /// The logs of one execution.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogsView {
     /// The lines, in order.
     pub lines: Vec<LogLineView>,
@@ -100,7 +100,7 @@ pub struct LogsView {
 }
 
 /// A log line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogLineView {
     /// The execution that wrote it (in the function's logs, across executions).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,7 +19,7 @@ use web::{ApiError, Caller, ErrorCode, Page, PageQuery};
 use super::{FunctionView, Functions};
 
 /// `DELETE /api/functions/:id` answers this (202).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeletionScheduled {
     /// The function.
     pub id: FunctionId,
@@ -34,7 +34,7 @@ pub struct DeletionScheduled {
 }
 
 /// `GET /api/functions/:id/deletion-status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeletionState {
     /// `none`, `pending`, `in_progress` or `failed` (`done` is never seen: a deleted function is
     /// gone, and answers 404).
@@ -73,7 +73,7 @@ impl DeletionState {
 }
 
 /// An entry of `GET /api/functions/pending-deletions`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PendingDeletion {
     /// The function.
     pub id: FunctionId,

@@ -23,7 +23,7 @@ pub const RESERVED_PREFIX: &str = "CONTAINERPUB_";
 /// `PUT /api/functions/:id/env`: the complete new set of variables (`{}` removes them all).
 /// Names and sizes are checked by [`Functions::replace_env`], which reports each bad name
 /// under `vars.<NAME>`.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct EnvUpdate {
     /// Name → value.
     #[garde(skip)]
@@ -31,7 +31,7 @@ pub struct EnvUpdate {
 }
 
 /// The variables as the API shows them: names, with masked values.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EnvView {
     /// Name → [`MASK`].
     pub vars: BTreeMap<String, &'static str>,

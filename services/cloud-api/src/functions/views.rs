@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// A function in lists and on its own page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FunctionView {
     /// Its id.
     pub id: db::FunctionId,
@@ -45,7 +45,7 @@ impl FunctionView {
 }
 
 /// A deployment in the history (and, with its log, on its own page).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeploymentView {
     /// Its id.
     pub id: db::DeploymentId,

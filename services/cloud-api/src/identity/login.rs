@@ -12,13 +12,14 @@ use web::{ApiError, ClientInfo, ErrorCode};
 use super::{Identity, Provider, events};
 
 /// `POST /api/auth/login`.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct Credentials {
     /// The account's email.
     #[garde(length(min = 1, max = 254))]
     pub email: String,
     /// Its password.
     #[garde(skip)]
+    #[schema(value_type = String)]
     pub password: SecretString,
 }
 

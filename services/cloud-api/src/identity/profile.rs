@@ -8,7 +8,7 @@ use web::{ApiError, Caller};
 use super::{Identity, Provider};
 
 /// The caller's profile, status, tier, organization and feature roles.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Profile {
     /// The account.
     #[serde(flatten)]
@@ -22,7 +22,7 @@ pub struct Profile {
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// The platform id.
     pub id: db::UserId,
@@ -56,7 +56,7 @@ impl From<&User> for UserView {
 }
 
 /// The tier in force.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TierView {
     /// Its id.
     pub id: db::TierId,
@@ -65,7 +65,7 @@ pub struct TierView {
 }
 
 /// The caller's organization.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrganizationView {
     /// Its id.
     pub id: db::OrganizationId,

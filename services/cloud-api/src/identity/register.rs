@@ -15,13 +15,14 @@ use web::{ApiError, ClientInfo, ErrorCode};
 use super::{Identity, Provider, events};
 
 /// `POST /api/auth/register`.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct Registration {
     /// The account's email address.
     #[garde(email, length(max = 254))]
     pub email: String,
     /// The password; checked against the configured rules.
     #[garde(skip)]
+    #[schema(value_type = String)]
     pub password: SecretString,
     /// Given name.
     #[garde(length(min = 1, max = 100))]

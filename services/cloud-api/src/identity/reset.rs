@@ -11,14 +11,16 @@ use web::{ApiError, ClientInfo, ErrorCode};
 use super::{Identity, Provider, events};
 
 /// `POST /api/auth/reset-password/confirm` (built-in provider).
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct ResetConfirmation {
     /// The token from the emailed link.
     #[garde(skip)]
+    #[schema(value_type = String)]
     pub token: SecretString,
     /// The new password.
     #[garde(skip)]
     #[serde(alias = "newPassword")]
+    #[schema(value_type = String)]
     pub new_password: SecretString,
 }
 

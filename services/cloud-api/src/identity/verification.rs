@@ -17,7 +17,7 @@ use web::{ApiError, Caller, ClientInfo, ErrorCode};
 use super::{Identity, Provider, events};
 
 /// `POST /api/email-verification/verify`.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct CodeEntry {
     /// The six digits from the mail.
     #[garde(length(min = 6, max = 6), pattern(r"^[0-9]{6}$"))]

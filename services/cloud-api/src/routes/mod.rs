@@ -6,7 +6,8 @@ mod executions;
 mod functions;
 mod invoke;
 
-use actix_web::web::{Data, ServiceConfig};
+use actix_web::web::{Data, ServiceConfig, get};
+use utoipa::OpenApi;
 
 use crate::AppState;
 
@@ -19,5 +20,18 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(auth::configure)
         .configure(email_verification::configure)
         .configure(functions::configure)
-        .configure(executions::configure);
+        .configure(executions::configure)
+        .route(
+            "/openapi.json",
+            get().to(web::openapi::serve_document(&crate::openapi::DOCUMENT)),
+        );
+}
+
+/// Every feature's operations in one document (see [`crate::openapi`]).
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = auth::Doc::openapi();
+    doc.merge(email_verification::Doc::openapi());
+    doc.merge(functions::Doc::openapi());
+    doc.merge(executions::Doc::openapi());
+    doc
 }

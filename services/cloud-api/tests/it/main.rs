@@ -11,6 +11,7 @@ mod invoke;
 mod keycloak_sync;
 mod legacy;
 mod lifecycle;
+mod openapi;
 mod password_reset;
 mod registration;
 mod sessions;

@@ -9,13 +9,26 @@ use crate::AppState;
 
 /// `POST /api/auth/logout` body; the refresh token is optional (the session of the bearer token
 /// ends either way).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct LogoutRequest {
     #[serde(alias = "refreshToken")]
+    #[schema(value_type = Option<String>)]
     refresh_token: Option<SecretString>,
 }
 
 /// `POST /api/auth/logout` → 200; the session ends on every replica at once.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    request_body = Option<LogoutRequest>,
+    responses(
+        (status = 200, description = "The session ended on every replica"),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn logout(
     state: Data<AppState>,
     caller: Caller,

@@ -12,6 +12,19 @@ use auth::TokenSet;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    register::register_user,
+    login::login,
+    refresh::refresh_tokens,
+    logout::logout,
+    reset_password::request_password_reset,
+    reset_password::confirm_password_reset,
+    me::get_me,
+))]
+pub struct Doc;
+
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(
@@ -33,7 +46,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// The token answer of login and refresh.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenResponse<'a> {
     access_token: &'a str,
     refresh_token: &'a str,

@@ -8,14 +8,25 @@ use super::TokenResponse;
 use crate::AppState;
 
 /// `POST /api/auth/refresh` body (`refreshToken` accepted as in the original).
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct RefreshRequest {
     #[garde(skip)]
     #[serde(alias = "refreshToken")]
+    #[schema(value_type = String)]
     refresh_token: SecretString,
 }
 
 /// `POST /api/auth/refresh` → rotated tokens.
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Rotated tokens", body = super::TokenResponse),
+        (status = 401, description = "Unknown, expired or reused refresh token", body = web::openapi::ErrorEnvelope),
+    )
+)]
 pub async fn refresh_tokens(
     state: Data<AppState>,
     client: ClientInfo,

@@ -7,6 +7,19 @@ use crate::AppState;
 use crate::executions::ExecutionView;
 
 /// `GET /api/functions/{id}/executions/{execution_id}` → one execution with its log lines.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/executions/{execution_id}",
+    tag = "executions",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), ("execution_id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "One execution with its logs", body = crate::executions::ExecutionView),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_execution(
     state: Data<AppState>,
     caller: Caller,

@@ -12,7 +12,7 @@ use crate::executions::ExecutionView;
 
 /// `?page=&page_size=&status=&from=&to=`: `status` one of the execution statuses, `from`
 /// (inclusive) and `to` (exclusive) RFC 3339 bounds on the start time.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::IntoParams)]
 #[serde(default)]
 pub struct ListQuery {
     /// 1-based page number.
@@ -45,6 +45,20 @@ impl Default for ListQuery {
 }
 
 /// `GET /api/functions/{id}/executions` → the function's executions, newest first, paginated.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/executions",
+    tag = "executions",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), ListQuery),
+    responses(
+        (status = 200, description = "Executions, newest first", body = web::Page<crate::executions::ExecutionView>),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_executions(
     state: Data<AppState>,
     caller: Caller,

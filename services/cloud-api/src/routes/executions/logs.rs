@@ -10,7 +10,7 @@ use crate::executions::LogLineView;
 
 /// `?level=&since=&limit=`: lines of `level` or more severe, written at or after `since`
 /// (RFC 3339), at most `limit` (1–1000, default 100).
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, utoipa::IntoParams)]
 #[serde(default)]
 pub struct LogsQuery {
     #[garde(skip)]
@@ -33,7 +33,7 @@ impl Default for LogsQuery {
 }
 
 /// The function's log lines.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct LogsPage {
     /// Newest first.
     items: Vec<LogLineView>,
@@ -42,6 +42,20 @@ struct LogsPage {
 }
 
 /// `GET /api/functions/{id}/logs` → log lines across the function's executions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/logs",
+    tag = "executions",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), LogsQuery),
+    responses(
+        (status = 200, description = "Log lines across executions, newest first", body = LogsPage),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_logs(
     state: Data<AppState>,
     caller: Caller,

@@ -9,6 +9,11 @@ use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list::list_executions, get::get_execution, logs::list_logs,))]
+pub struct Doc;
+
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route(

@@ -31,6 +31,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// `DELETE /api/functions/{id}` → 202 `{id, status: "pending_deletion", requested_at,
 /// scheduled_for}`.
+#[utoipa::path(
+    delete,
+    path = "/api/functions/{id}",
+    tag = "deletion",
+    params(("id" = uuid::Uuid, Path, description = "The function's id")),
+    responses(
+        (status = 202, description = "Scheduled; invocations answer 410 until cancelled or done", body = crate::functions::deletion::DeletionScheduled),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete_function(
     state: Data<AppState>,
     caller: Caller,
@@ -45,6 +58,20 @@ pub async fn delete_function(
 
 /// `POST /api/functions/{id}/cancel-deletion` → 200 with the function back in its previous
 /// status; 409 when nothing is pending.
+#[utoipa::path(
+    post,
+    path = "/api/functions/{id}/cancel-deletion",
+    tag = "deletion",
+    params(("id" = uuid::Uuid, Path, description = "The function's id")),
+    responses(
+        (status = 200, description = "Back to its previous status", body = crate::functions::FunctionView),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 409, description = "Nothing pending", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn cancel_deletion(
     state: Data<AppState>,
     caller: Caller,
@@ -58,6 +85,18 @@ pub async fn cancel_deletion(
 }
 
 /// `GET /api/functions/pending-deletions` → the caller's functions awaiting deletion, paginated.
+#[utoipa::path(
+    get,
+    path = "/api/functions/pending-deletions",
+    tag = "deletion",
+    params(web::PageQuery),
+    responses(
+        (status = 200, description = "The caller's functions awaiting deletion", body = web::Page<crate::functions::deletion::PendingDeletion>),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_pending_deletions(
     state: Data<AppState>,
     caller: Caller,
@@ -72,6 +111,19 @@ pub async fn list_pending_deletions(
 
 /// `GET /api/functions/{id}/deletion-status` → `{status, requested_at, scheduled_for, attempts,
 /// next_attempt_at?, error?}`.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/deletion-status",
+    tag = "deletion",
+    params(("id" = uuid::Uuid, Path, description = "The function's id")),
+    responses(
+        (status = 200, description = "Where the deletion stands", body = crate::functions::deletion::DeletionState),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_deletion_status(
     state: Data<AppState>,
     caller: Caller,

@@ -13,15 +13,47 @@ use crate::AppState;
 use crate::functions::DeploymentView;
 
 /// `?wait=true`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 pub struct DeployQuery {
+    /// Wait for the build to end before answering.
     #[serde(default)]
     wait: bool,
+}
+
+/// The multipart form of a deployment, as the OpenAPI document shows it (read by `read_form`).
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents the form; never built")]
+struct DeployForm {
+    /// The function to deploy (`functionId` is accepted too).
+    function_id: FunctionId,
+    /// The source archive (`.tar.gz`, `.tgz` or `.zip`).
+    #[schema(value_type = String, format = Binary)]
+    archive: Vec<u8>,
 }
 
 /// `POST /api/functions/deploy` (multipart: `function_id`, `archive`) → 202 `{deployment_id,
 /// version, status: "building"}`; with `?wait=true`, blocks until the build ends: 201 when the
 /// new version is active, 200 with `status: "failed"`, its error and log otherwise.
+#[utoipa::path(
+    post,
+    path = "/api/functions/deploy",
+    tag = "functions",
+    params(DeployQuery),
+    request_body(content = DeployForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Accepted; the build runs in the background (`{deployment_id, version, status}`)"),
+        (status = 201, description = "With `wait=true`: built and active"),
+        (status = 200, description = "With `wait=true`: the build failed; the previous version keeps serving"),
+        (status = 400, description = "Unreadable form", body = web::openapi::ErrorEnvelope),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 410, description = "Pending deletion", body = web::openapi::ErrorEnvelope),
+        (status = 413, description = "`archive_too_large`", body = web::openapi::ErrorEnvelope),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn deploy_function(
     state: Data<AppState>,
     caller: Caller,

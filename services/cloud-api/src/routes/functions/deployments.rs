@@ -7,6 +7,19 @@ use crate::AppState;
 use crate::functions::DeploymentView;
 
 /// `GET /api/functions/{id}/deployments` → the history, newest first, paginated.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/deployments",
+    tag = "deployments",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), web::PageQuery),
+    responses(
+        (status = 200, description = "Deployment history, newest first", body = web::Page<crate::functions::DeploymentView>),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_deployments(
     state: Data<AppState>,
     caller: Caller,
@@ -22,6 +35,19 @@ pub async fn list_deployments(
 }
 
 /// `GET /api/functions/{id}/deployments/{deployment_id}` → one deployment with its build log.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/deployments/{deployment_id}",
+    tag = "deployments",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), ("deployment_id" = uuid::Uuid, Path)),
+    responses(
+        (status = 200, description = "The deployment with its build log", body = crate::functions::DeploymentView),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_deployment(
     state: Data<AppState>,
     caller: Caller,

@@ -15,6 +15,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// `GET /api/functions/{id}/env` → `{vars: {NAME: "********"}}`: names only, values masked.
+#[utoipa::path(
+    get,
+    path = "/api/functions/{id}/env",
+    tag = "functions",
+    params(("id" = uuid::Uuid, Path, description = "The function's id")),
+    responses(
+        (status = 200, description = "Variable names with masked values", body = crate::functions::env::EnvView),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_env(
     state: Data<AppState>,
     caller: Caller,
@@ -26,6 +39,22 @@ pub async fn get_env(
 
 /// `PUT /api/functions/{id}/env` `{vars: {NAME: value}}` → 200 with the new set, masked; 422
 /// `validation_failed` with `details` keyed by `vars.<NAME>` (or `vars` for the limits).
+#[utoipa::path(
+    put,
+    path = "/api/functions/{id}/env",
+    tag = "functions",
+    params(("id" = uuid::Uuid, Path, description = "The function's id")),
+    request_body = crate::functions::env::EnvUpdate,
+    responses(
+        (status = 200, description = "The new set, masked", body = crate::functions::env::EnvView),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 410, description = "Pending deletion", body = web::openapi::ErrorEnvelope),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn replace_env(
     state: Data<AppState>,
     caller: Caller,

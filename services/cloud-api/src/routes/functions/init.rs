@@ -7,7 +7,7 @@ use web::{ApiError, Caller, ValidJson};
 use crate::AppState;
 
 /// `POST /api/functions/init` body (`skipSigning` accepted as in the original).
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct InitRequest {
     /// Letters, digits, `-` and `_`, starting with a letter or digit, at most 63 characters.
     #[garde(length(min = 1, max = 63), pattern(r"^[A-Za-z0-9][A-Za-z0-9_-]*$"))]
@@ -19,6 +19,21 @@ pub struct InitRequest {
 
 /// `POST /api/functions/init` → 201 `{id, name, status, skip_signing, created_at}`; the caller's
 /// existing function of that name → 200 with `already_exists: true`.
+#[utoipa::path(
+    post,
+    path = "/api/functions/init",
+    tag = "functions",
+    request_body = InitRequest,
+    responses(
+        (status = 201, description = "Created", body = InitView),
+        (status = 200, description = "A function of this name already exists (`already_exists: true`)", body = InitView),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "`tier_limit`: the tier's `max_functions` is reached", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn init_function(
     state: Data<AppState>,
     caller: Caller,
@@ -44,7 +59,7 @@ pub async fn init_function(
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct InitView {
     id: db::FunctionId,
     name: String,

@@ -5,6 +5,18 @@ use web::{ApiError, Caller, PageQuery, ValidQuery};
 use crate::AppState;
 
 /// `GET /api/functions` → the caller's functions, newest first, paginated.
+#[utoipa::path(
+    get,
+    path = "/api/functions",
+    tag = "functions",
+    params(web::PageQuery),
+    responses(
+        (status = 200, description = "The caller's functions, paginated", body = web::Page<crate::functions::FunctionView>),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_functions(
     state: Data<AppState>,
     caller: Caller,

@@ -11,6 +11,25 @@ mod rollback;
 
 use actix_web::web::{ServiceConfig, get, post};
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    init::init_function,
+    deploy::deploy_function,
+    list::list_functions,
+    get::get_function,
+    env::get_env,
+    env::replace_env,
+    deployments::list_deployments,
+    deployments::get_deployment,
+    rollback::rollback_function,
+    deletion::delete_function,
+    deletion::cancel_deletion,
+    deletion::list_pending_deletions,
+    deletion::get_deletion_status,
+))]
+pub struct Doc;
+
 /// Registers the routes (fixed paths before `{id}` ones).
 pub fn configure(cfg: &mut ServiceConfig) {
     // Deletion first: `/api/functions/pending-deletions` before `/api/functions/{id}`.
