@@ -29,14 +29,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 mod tests {
     use std::path::PathBuf;
 
-    /// The committed document is the generated one. `UPDATE_OPENAPI=1` (what `just openapi`
+    /// The committed document is the generated one. `CP_UPDATE_OPENAPI=1` (what `just openapi`
     /// sets) rewrites the file instead of failing.
     #[test]
     fn the_committed_document_is_current() {
         let file =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi/cloud-api.json");
         let generated = super::DOCUMENT.as_str();
-        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        if std::env::var("CP_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
             std::fs::write(&file, generated).unwrap();
             return;
