@@ -1,5 +1,6 @@
 //! cloud-api's routes, one folder per feature, each with its own `configure`.
 
+mod api_keys;
 mod auth;
 mod email_verification;
 mod executions;
@@ -19,5 +20,6 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(auth::configure)
         .configure(email_verification::configure)
         .configure(functions::configure)
-        .configure(executions::configure);
+        .configure(executions::configure)
+        .configure(api_keys::configure);
 }
