@@ -271,6 +271,23 @@ mod tests {
         );
     }
 
+    /// The vector docs/API-KEYS.md computes with curl + openssl (so the recipe matches the code).
+    #[test]
+    fn the_v1_vector_of_the_openssl_recipe() {
+        let signer = Signer::new("id", ApiKeySecret::from_text("cpk_test-secret"));
+        let headers = signer.sign_v1(
+            "POST",
+            "/fn/0192f0c4-0000-7000-8000-000000000000/hello?x=1",
+            br#"{"n":1}"#,
+            1_700_000_000,
+            "nonce-1",
+        );
+        assert_eq!(
+            headers.signature,
+            "v1=Ls0Il2AbZ0QywBOPdUoFi/hc+DyvstPzirpR5nm/QEk="
+        );
+    }
+
     #[test]
     fn v0_payload_keeps_order_and_strings() {
         assert_eq!(
