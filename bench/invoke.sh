@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# Invoke benchmark (issue 5, item 6): warm invoke through cloud-api beside the same request sent
+# Invoke benchmark (issue 5, item 6; issue 6: the signed row): warm invoke through cloud-api beside the same request sent
 # straight to the runner's socket (p50/p99, requests/s, at concurrency 1 and 32), and cold and
 # unpause-path invokes beside a raw `podman run --rm --network none` of the same image (median of
-# 10), all measured in one run. Prints one table; the figures and their meaning are in
+# 10), all measured in one run. Each warm concurrency also gets a signed row: the same calls signed
+# with an API key (v1) right after the bearer window, and the difference at p50/p99 — what the
+# signature check costs over the unsigned warm path. Prints one table; the figures and their meaning are in
 # docs/PERFORMANCE.md (section Invoke). The measuring is done by crates/bench (`bench-invoke`).
 #
 #   just bench invoke        or        bash bench/invoke.sh [bench-invoke OPTIONS...]

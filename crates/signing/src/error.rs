@@ -9,6 +9,14 @@ pub enum Error {
         /// Bytes expected.
         expected: usize,
     },
+    /// Production mode and no key configured.
+    #[error(
+        "`{name}` must be configured in production mode (base64 of 32 random bytes, or a key file)"
+    )]
+    MissingKey {
+        /// The configuration key.
+        name: &'static str,
+    },
     /// Sealed data did not open: wrong key, or tampered with.
     #[error("sealed data could not be opened (wrong key or tampered)")]
     Unseal,

@@ -47,6 +47,34 @@ pub fn load_or_generate(dir: &Path, name: &str) -> Result<SecretString> {
     }
 }
 
+/// Where a key comes from: `configured` (base64 text) if set, else the file `file` if set, else
+/// — only when `generate_in` is given (development mode) — a key generated once into that
+/// directory as `name`. Production passes `None`, so a key that is not configured is an error
+/// naming `config_key`.
+pub fn resolve(
+    config_key: &'static str,
+    configured: &SecretString,
+    file: Option<&Path>,
+    generate_in: Option<&Path>,
+    name: &str,
+) -> Result<SecretString> {
+    use secrecy::ExposeSecret;
+    if !configured.expose_secret().trim().is_empty() {
+        return Ok(configured.clone());
+    }
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).map_err(|source| Error::KeyFile {
+            path: file.to_owned(),
+            source,
+        })?;
+        return Ok(SecretString::from(text.trim().to_owned()));
+    }
+    match generate_in {
+        Some(dir) => load_or_generate(dir, name),
+        None => Err(Error::MissingKey { name: config_key }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -73,5 +101,28 @@ mod tests {
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn production_needs_a_configured_key_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = SecretString::from(String::new());
+        assert!(matches!(
+            resolve("k", &empty, None, None, "k"),
+            Err(Error::MissingKey { name: "k" })
+        ));
+        let file = dir.path().join("given");
+        std::fs::write(&file, "abc\n").unwrap();
+        let from_file = resolve("k", &empty, Some(&file), None, "k").unwrap();
+        assert_eq!(from_file.expose_secret(), "abc");
+        let configured = SecretString::from("xyz".to_owned());
+        assert_eq!(
+            resolve("k", &configured, Some(&file), None, "k")
+                .unwrap()
+                .expose_secret(),
+            "xyz"
+        );
+        let generated = resolve("k", &empty, None, Some(dir.path()), "gen").unwrap();
+        assert_eq!(generated.expose_secret().len(), 44);
     }
 }

@@ -90,9 +90,24 @@ pub fn load<T: DeserializeOwned>(
         .map_err(Box::new)
 }
 
+/// How a service treats missing secrets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The embedded default: keys that are not configured are generated into the data directory.
+    #[default]
+    Development,
+    /// Keys must be configured: a service refuses to start without them.
+    Production,
+}
+
 /// The sections every service has.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BaseConfig {
+    /// `development` (the default: missing keys are generated) or `production` (they must be
+    /// configured).
+    #[serde(default)]
+    pub mode: Mode,
     /// Listening socket and request limits.
     pub server: ServerConfig,
     /// PostgreSQL.

@@ -27,6 +27,9 @@ pub struct Config {
     /// How execution records are batched and written.
     #[serde(default)]
     pub executions: crate::executions::ExecutionsConfig,
+    /// API keys: the key their secrets are sealed with, signature v0, caches.
+    #[serde(default)]
+    pub api_keys: crate::api_keys::ApiKeysConfig,
     /// Runtimes: base images, build recipes and run commands (built-in defaults when absent).
     #[serde(default)]
     pub runtimes: container::runtime::RuntimeCatalog,

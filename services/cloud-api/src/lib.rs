@@ -2,6 +2,7 @@
 //!
 //! A library plus a thin `main.rs`: tests and `main` build the same application with [`app`].
 
+pub mod api_keys;
 pub mod config;
 pub mod executions;
 pub mod functions;

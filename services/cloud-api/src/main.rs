@@ -40,6 +40,10 @@ async fn main() -> ExitCode {
                 state.functions.clone(),
                 shutdown.clone(),
             ));
+            tokio::spawn(workers::nonces::run(
+                state.api_keys.clone(),
+                shutdown.clone(),
+            ));
             tokio::spawn(cloud_api::identity::run_reconciliation(
                 state.identity.clone(),
                 Duration::from_secs(config.auth.reconcile_interval_secs),

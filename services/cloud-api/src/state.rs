@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use container::Podman;
 use container::archive::ArchiveStore;
 
+use crate::api_keys::ApiKeys;
 use crate::config::Config;
 use crate::executions::{ExecutionWriter, WriterHandle};
 use crate::functions::{BuildQueue, Functions};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub functions: Functions,
     /// Invocations: admission, warm instances, the runner protocol.
     pub invoker: Invoker,
+    /// API keys and the signature check of signed invocations.
+    pub api_keys: ApiKeys,
     /// The execution writer's background task, flushed at shutdown.
     writer: Arc<Mutex<Option<WriterHandle>>>,
 }
@@ -56,6 +59,19 @@ impl AppState {
             signing::Sealer::from_base64("functions.env_key", &env_key)?,
             BuildQueue::default(),
         );
+        let api_keys_key = signing::keyfile::resolve(
+            "api_keys.secret_key",
+            &config.api_keys.secret_key,
+            config.api_keys.secret_key_file.as_deref(),
+            (base.mode == web::config::Mode::Development).then_some(keys.as_path()),
+            "api-keys-key",
+        )?;
+        let api_keys = ApiKeys::new(
+            pool.clone(),
+            signing::Sealer::from_base64("api_keys.secret_key", &api_keys_key)?,
+            identity.invalidations().clone(),
+            config.api_keys.clone(),
+        );
         let (executions, writer) = ExecutionWriter::start(pool.clone(), config.executions.clone());
         let invoker = Invoker::new(functions.clone(), executions, config.invoke.clone());
         Ok(Self {
@@ -64,6 +80,7 @@ impl AppState {
             identity,
             functions,
             invoker,
+            api_keys,
             writer: Arc::new(Mutex::new(Some(writer))),
         })
     }

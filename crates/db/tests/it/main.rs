@@ -1,6 +1,7 @@
 //! Integration tests of the data layer against a real PostgreSQL: each test gets its own
 //! database from `db::testing::TestDatabase`.
 
+mod api_keys;
 mod deployments;
 mod functions;
 mod migrations;

@@ -33,14 +33,54 @@ pub(super) async fn record(
 
 /// Announces and applies cache invalidations through PostgreSQL `LISTEN/NOTIFY`, so a logout or
 /// a block on one replica stops the token or account on all of them at once.
+///
+/// Other caches subscribe to payloads of their own prefix ([`Invalidations::subscribe`]) and
+/// announce with [`Invalidations::announce`]; the API-key cache does.
 #[derive(Clone)]
 pub struct Invalidations {
     users: Users,
+    hooks: std::sync::Arc<std::sync::RwLock<Vec<(&'static str, Hook)>>>,
 }
+
+/// Called with the rest of a payload after its prefix, or `None` when every entry must go
+/// (the listener reconnected and may have missed announcements).
+pub type Hook = std::sync::Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 impl Invalidations {
     pub(super) fn new(users: Users) -> Self {
-        Self { users }
+        Self {
+            users,
+            hooks: std::sync::Arc::default(),
+        }
+    }
+
+    /// Calls `hook` for every payload `<prefix><rest>` (with `rest`), here and from other
+    /// replicas, and with `None` after a reconnection.
+    pub fn subscribe(&self, prefix: &'static str, hook: Hook) {
+        if let Ok(mut hooks) = self.hooks.write() {
+            hooks.push((prefix, hook));
+        }
+    }
+
+    /// Announces `payload` to every replica (this one included, through its listener).
+    pub async fn announce(&self, conn: &mut AsyncPgConnection, payload: &str) {
+        self.notify(conn, payload).await;
+    }
+
+    fn run_hooks(&self, payload: Option<&str>) {
+        let Ok(hooks) = self.hooks.read() else {
+            return;
+        };
+        for (prefix, hook) in hooks.iter() {
+            match payload {
+                None => hook(None),
+                Some(p) => {
+                    if let Some(rest) = p.strip_prefix(prefix) {
+                        hook(Some(rest));
+                    }
+                }
+            }
+        }
     }
 
     /// Drops `token` from this replica's caches now and tells the others (by its hash).
@@ -77,6 +117,8 @@ impl Invalidations {
             }
         } else if let Some(subject) = payload.strip_prefix("subject:") {
             self.users.forget(subject).await;
+        } else {
+            self.run_hooks(Some(payload));
         }
     }
 
@@ -92,6 +134,7 @@ impl Invalidations {
                 }
             }
             self.users.forget_all();
+            self.run_hooks(None);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }

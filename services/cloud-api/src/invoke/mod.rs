@@ -52,6 +52,8 @@ pub struct InvokeConfig {
 pub enum Access {
     /// A bearer token of a platform user.
     User(Caller),
+    /// A request signed with an API key of the function (already verified).
+    ApiKey(crate::api_keys::KeyAccess),
     /// No credentials: allowed only for a public (`skip_signing`) function.
     Anonymous,
 }
@@ -207,6 +209,11 @@ impl Invoker {
         self.config.max_body_bytes
     }
 
+    /// The owner of function `id` (from the cached target); 404 when there is none.
+    pub async fn function_owner(&self, id: FunctionId) -> Result<db::UserId, ApiError> {
+        Ok(self.target(id).await?.function.owner_id)
+    }
+
     async fn target(&self, id: FunctionId) -> Result<Arc<Target>, ApiError> {
         if let Some(target) = self.targets.get(&id).await {
             return Ok(target);
@@ -244,12 +251,13 @@ impl Invoker {
         let function = &target.function;
         let allowed = match access {
             Access::User(caller) => caller.id() == function.owner_id,
+            Access::ApiKey(key) => key.function_id == function.id,
             Access::Anonymous => function.skip_signing,
         };
         if !allowed {
             // Another user's function is indistinguishable from a missing one.
             return Err(match access {
-                Access::User(_) => ApiError::not_found("function"),
+                Access::User(_) | Access::ApiKey(_) => ApiError::not_found("function"),
                 Access::Anonymous => ApiError::named(
                     ErrorCode::Unauthenticated,
                     "unauthenticated",
@@ -375,6 +383,7 @@ impl Invoker {
         record.logs_truncated = response.logs_truncated;
         record.auth_method = Some(match access {
             Access::User(_) => AuthMethod::Owner,
+            Access::ApiKey(_) => AuthMethod::ApiKey,
             Access::Anonymous => AuthMethod::Public,
         });
         record.request_id = Some(request_id.to_owned());

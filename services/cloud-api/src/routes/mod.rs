@@ -1,5 +1,6 @@
 //! cloud-api's routes, one folder per feature, each with its own `configure`.
 
+mod api_keys;
 mod auth;
 mod email_verification;
 mod executions;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(email_verification::configure)
         .configure(functions::configure)
         .configure(executions::configure)
+        .configure(api_keys::configure)
         .route(
             "/openapi.json",
             get().to(web::openapi::serve_document(&crate::openapi::DOCUMENT)),

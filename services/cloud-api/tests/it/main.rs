@@ -2,6 +2,7 @@
 //! in-process against the real services (PostgreSQL, the local SMTP server, Keycloak); see
 //! `support` for the harness and for what happens when a service is missing.
 
+mod api_keys;
 mod deletion;
 mod email_verification;
 mod executions;

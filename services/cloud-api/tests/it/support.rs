@@ -686,3 +686,55 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Captured logs
+
+static LOGS: OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of this test binary (all levels of our crates, `info` of the others,
+/// every thread) to a buffer that [`captured_logs`] reads. Call it before starting the app.
+pub fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = LogSink(buffer.clone());
+        let filter = tracing_subscriber::EnvFilter::new(
+            "info,cloud_api=trace,web=trace,db=trace,signing=trace,auth=trace",
+        );
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        // Another test may have installed one first: then nothing is captured, which the
+        // callers notice (they check that something was captured).
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    });
+}
+
+/// Everything logged since [`capture_logs`].
+pub fn captured_logs() -> String {
+    LOGS.get()
+        .and_then(|b| {
+            b.lock()
+                .ok()
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+        })
+        .unwrap_or_default()
+}

@@ -17,6 +17,7 @@ pub struct Api {
     base: String,
     http: reqwest::Client,
     bearer: Option<HeaderValue>,
+    signer: Option<std::sync::Arc<signing::Signer>>,
 }
 
 /// What one invocation answered.
@@ -66,7 +67,34 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             http,
             bearer: None,
+            signer: None,
         })
+    }
+
+    /// The same client, invoking with signature v1 of `signer` instead of the bearer token.
+    pub fn signed(&self, signer: signing::Signer) -> Self {
+        Self {
+            bearer: None,
+            signer: Some(std::sync::Arc::new(signer)),
+            ..self.clone()
+        }
+    }
+
+    /// `POST /api/apikey/generate` (validity 1d) → the key id and its secret.
+    pub async fn generate_key(&self, function: &str) -> Result<(String, String)> {
+        let answer = self
+            .json(
+                "generate API key",
+                self.http
+                    .post(self.url("/api/apikey/generate"))
+                    .json(&json!({"function_id": function, "validity": "1d", "name": "bench"})),
+            )
+            .await?;
+        let key = &answer["api_key"];
+        match (key["uuid"].as_str(), key["secret_key"].as_str()) {
+            (Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
+            _ => bail!("generate answered without uuid and secret_key"),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -199,12 +227,19 @@ impl Api {
     /// `POST /api/functions/{id}/invoke` with [`ENVELOPE`]. An answer that is not HTTP at all is
     /// an error; any HTTP status is an [`Invoked`].
     pub async fn invoke(&self, url: &str) -> Result<Invoked> {
-        let response = self
+        let mut request = self
             .authed(self.http.post(url))
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(ENVELOPE)
-            .send()
-            .await?;
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(signer) = &self.signer {
+            // The request target as sent: the URL without scheme and authority.
+            let target = url
+                .strip_prefix(&self.base)
+                .context("the invoke URL is not on this replica")?;
+            for (name, value) in signer.sign_v1_now("POST", target, ENVELOPE).pairs() {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.body(ENVELOPE).send().await?;
         let status = response.status().as_u16();
         let body = response.bytes().await?;
         let answer: Option<InvokeAnswer> = serde_json::from_slice(&body).ok();

@@ -111,6 +111,8 @@ struct Credentials {
 struct WarmRow {
     concurrency: usize,
     platform: Summary,
+    signed: Summary,
+    signed_failures: String,
     platform_failures: String,
     warmup_failures: String,
     direct: Summary,
@@ -286,6 +288,35 @@ async fn warm_phase(
             top_calls = measured.recorded;
         }
 
+        // The same calls signed with an API key (v1) right after, on the same warm instances:
+        // the difference is what the signature check costs (key cache, HMAC, nonce insert).
+        eprintln!("warm, concurrency {concurrency}: signed window ({seconds:?})");
+        let (key_id, secret) = api.generate_key(&function).await?;
+        let signed_api = api.signed(signing::Signer::new(
+            key_id,
+            signing::ApiKeySecret::from_text(secret),
+        ));
+        // A short unmeasured warm-up: the key's first call decrypts it into the cache.
+        let signed_warmup = load::platform(
+            &signed_api,
+            &url,
+            concurrency,
+            Window::fixed(warmup.min(Duration::from_secs(1)), args.max_requests),
+        )
+        .await;
+        let signed = load::platform(
+            &signed_api,
+            &url,
+            concurrency,
+            Window::fixed(seconds, args.max_requests),
+        )
+        .await;
+        recorded += signed_warmup.recorded + signed.recorded;
+        if concurrency == top {
+            top_calls += signed_warmup.recorded + signed.recorded;
+        }
+        successes += (signed_warmup.samples.len() + signed.samples.len()) as u64;
+
         let running = instances::running(podman, &function).await?;
         let chosen: Vec<_> = running.iter().take(concurrency).cloned().collect();
         let sockets: Vec<PathBuf> = chosen
@@ -314,6 +345,8 @@ async fn warm_phase(
         report.rows.push(WarmRow {
             concurrency,
             platform: measured.samples.summary(),
+            signed: signed.samples.summary(),
+            signed_failures: signed.failure_text(),
             platform_failures: measured.failure_text(),
             warmup_failures: warmed.failure_text(),
             direct: direct.summary(),
@@ -377,7 +410,7 @@ async fn warm_phase(
         let after = pg_stats(pg)?;
         let calls = top_calls.max(1) as f64;
         report.persistence.push(format!(
-            "PostgreSQL (bench database), from before the concurrency-{top} window until the writer caught up: \
+            "PostgreSQL (bench database), from before the concurrency-{top} windows (bearer, then signed) until the writer caught up: \
              {} transactions ({:.3} per call), {} rows inserted ({:.2} per call), {} rows read ({:.2} per call)",
             after.0 - before.0,
             (after.0 - before.0) as f64 / calls,
@@ -492,6 +525,29 @@ fn print_report(
             &row.direct,
         );
         table.compare(&row.platform, &row.direct);
+        table.row(
+            &format!(
+                "platform: same call signed with an API key, v1 (c={})",
+                row.concurrency
+            ),
+            &row.signed,
+        );
+        table.row(
+            &format!(
+                "baseline: the unsigned (bearer) call above (c={})",
+                row.concurrency
+            ),
+            &row.platform,
+        );
+        table.compare(&row.signed, &row.platform);
+        table.note(&format!(
+            "signature check: {:+.3} ms at p50, {:+.3} ms at p99 over the unsigned warm path",
+            millis(row.signed.p50) - millis(row.platform.p50),
+            millis(row.signed.p99) - millis(row.platform.p99),
+        ));
+        if !row.signed_failures.is_empty() {
+            table.note(&format!("signed window failures: {}", row.signed_failures));
+        }
         if !row.platform_failures.is_empty() {
             table.note(&format!(
                 "platform window failures: {}",
@@ -572,6 +628,10 @@ fn print_report(
         "latency = client-side wall time of one call (HTTP: request sent to body read; direct: frame written to frame read)"
     );
     print!("{}", table.render());
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The trivial function as a tar.gz archive.

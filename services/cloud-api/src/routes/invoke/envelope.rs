@@ -35,7 +35,8 @@ pub async fn invoke_function(
     id: Path<FunctionId>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let access = access(&req, &users).await?;
+    let id = id.into_inner();
+    let access = access(&req, &users, &state, id, &body).await?;
     if body.len() > state.invoker.max_body_bytes() {
         return Err(ApiError::named(
             ErrorCode::PayloadTooLarge,
@@ -90,7 +91,7 @@ pub async fn invoke_function(
     };
     let outcome = state
         .invoker
-        .invoke(&access, id.into_inner(), call, request_id.as_str())
+        .invoke(&access, id, call, request_id.as_str())
         .await?;
     let response = &outcome.response;
     let (status, body) = match (response.status, &response.result) {

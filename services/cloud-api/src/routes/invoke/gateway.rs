@@ -21,8 +21,8 @@ pub async fn invoke_function_http(
     path: Path<(FunctionId,)>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let access = access(&req, &users).await?;
     let id = path.into_inner().0;
+    let access = access(&req, &users, &state, id, &body).await?;
     let tail = req.match_info().get("tail").unwrap_or_default();
     let query = url_query(req.query_string());
     let call = Call {

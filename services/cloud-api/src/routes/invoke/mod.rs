@@ -9,8 +9,12 @@ use std::collections::BTreeMap;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{ServiceConfig, post, route};
+use db::FunctionId;
+use signing::SignedRequest;
 use web::{ApiError, Users};
 
+use crate::AppState;
+use crate::api_keys::SignedCall;
 use crate::invoke::Access;
 
 /// Registers the routes.
@@ -26,22 +30,45 @@ pub fn configure(cfg: &mut ServiceConfig) {
     );
 }
 
-/// Who is calling: a bearer token must be valid (it is never ignored); no credentials at all is
-/// anonymous, which only a public function accepts. API-key signatures (`X-Signature`) are
-/// checked here too once API keys exist; until then a signed request is refused as such.
-async fn access(req: &HttpRequest, users: &Users) -> Result<Access, ApiError> {
+/// Who is calling function `id`: a bearer token must be valid (it is never ignored); a request
+/// with `X-Signature` must carry a valid signature of an API key of this function (SPEC §3.6:
+/// v1 signs the raw `body` and the request target as sent; v0 the envelope's `body` field); no
+/// credentials at all is anonymous, which only a public function accepts.
+async fn access(
+    req: &HttpRequest,
+    users: &Users,
+    state: &AppState,
+    id: FunctionId,
+    body: &[u8],
+) -> Result<Access, ApiError> {
     if req.headers().contains_key(header::AUTHORIZATION) {
         let token = web::auth::bearer_token(req)?;
         return Ok(Access::User(users.caller(token).await?));
     }
-    if req.headers().contains_key("x-signature") {
-        return Err(ApiError::named(
-            web::ErrorCode::Unauthenticated,
-            "api_key_invalid",
-            "Signed requests need an API key of this function.",
-        ));
-    }
-    Ok(Access::Anonymous)
+    let Some(signature) = req.headers().get("x-signature") else {
+        return Ok(Access::Anonymous);
+    };
+    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path(), |pq| pq.as_str());
+    let call = SignedCall {
+        api_key: text("x-api-key"),
+        request: SignedRequest {
+            timestamp: text("x-timestamp").unwrap_or_default(),
+            nonce: text("x-nonce"),
+            signature: signature.to_str().unwrap_or_default(),
+            method: req.method().as_str(),
+            path_and_query,
+            body,
+        },
+    };
+    let key = state
+        .api_keys
+        .verify(id, &call, || state.invoker.function_owner(id))
+        .await?;
+    Ok(Access::ApiKey(key))
 }
 
 /// The request headers a function sees: everything but the caller's credentials.
