@@ -9,6 +9,7 @@ pub mod identity;
 pub mod invoke;
 pub mod routes;
 pub mod state;
+pub mod stats;
 pub mod workers;
 
 use actix_web::App;

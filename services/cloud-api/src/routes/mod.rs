@@ -5,6 +5,7 @@ mod email_verification;
 mod executions;
 mod functions;
 mod invoke;
+mod stats;
 
 use actix_web::web::{Data, ServiceConfig};
 
@@ -19,5 +20,6 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(auth::configure)
         .configure(email_verification::configure)
         .configure(functions::configure)
-        .configure(executions::configure);
+        .configure(executions::configure)
+        .configure(stats::configure);
 }

@@ -15,5 +15,6 @@ mod password_reset;
 mod registration;
 mod sessions;
 mod shutdown;
+mod stats;
 mod support;
 mod throttling;
