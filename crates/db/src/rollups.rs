@@ -1,5 +1,5 @@
-//! The hourly rollups of executions (`function_stats_hourly`) that statistics are served from,
-//! and the fixed latency buckets of their `latency_histogram`.
+//! The hourly and daily rollups of executions (`function_stats_hourly`, `function_stats_daily`)
+//! that statistics are served from, and the fixed latency buckets of their `latency_histogram`.
 //!
 //! [`record`] adds executions to their rollups; [`crate::executions::insert_batch`] calls it in
 //! the transaction that inserts them, with exactly the executions that transaction inserted, so
@@ -37,14 +37,34 @@ pub fn latency_bucket(duration_ms: i32) -> usize {
     LATENCY_BUCKET_BOUNDS_MS.partition_point(|&bound| bound < duration_ms)
 }
 
-/// Adds `executions` (rows just inserted, in this transaction) to their hourly rollups: one
-/// upsert per `(function_id, UTC hour of started_at)`, taken in that sorted order so that two
+/// Adds `executions` (rows just inserted, in this transaction) to their hourly rollups, then to
+/// their daily ones (`function_stats_daily`): one upsert per `(function_id, UTC hour of
+/// started_at)`, then one per `(function_id, UTC day)`, each table's in sorted order, so that two
 /// writers adding to the same rollups lock them in the same order and never deadlock.
 pub async fn record(conn: &mut AsyncPgConnection, executions: &[&NewExecution]) -> Result<()> {
-    for (key, delta) in group(executions) {
-        upsert(conn, key, &delta).await?;
+    for (key, delta) in group(executions, hour_of) {
+        upsert(conn, Table::Hourly, key, &delta).await?;
+    }
+    for (key, delta) in group(executions, day_of) {
+        upsert(conn, Table::Daily, key, &delta).await?;
     }
     Ok(())
+}
+
+/// The start of the UTC day holding `at`.
+pub fn day_of(at: OffsetDateTime) -> OffsetDateTime {
+    let secs = at.unix_timestamp();
+    OffsetDateTime::from_unix_timestamp(secs - secs.rem_euclid(86_400))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The two rollup tables.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    /// `function_stats_hourly`, by `hour`.
+    Hourly,
+    /// `function_stats_daily`, by `day`.
+    Daily,
 }
 
 /// The start of the UTC hour holding `at`.
@@ -109,11 +129,14 @@ impl Delta {
     }
 }
 
-fn group(executions: &[&NewExecution]) -> BTreeMap<(FunctionId, OffsetDateTime), Delta> {
+fn group(
+    executions: &[&NewExecution],
+    bucket: fn(OffsetDateTime) -> OffsetDateTime,
+) -> BTreeMap<(FunctionId, OffsetDateTime), Delta> {
     let mut groups = BTreeMap::new();
     for e in executions {
         groups
-            .entry((e.function_id, hour_of(e.started_at)))
+            .entry((e.function_id, bucket(e.started_at)))
             .or_insert_with(|| Delta::new(e))
             .add(e);
     }
@@ -122,15 +145,20 @@ fn group(executions: &[&NewExecution]) -> BTreeMap<(FunctionId, OffsetDateTime),
 
 async fn upsert(
     conn: &mut AsyncPgConnection,
-    (function_id, hour): (FunctionId, OffsetDateTime),
+    table: Table,
+    (function_id, start): (FunctionId, OffsetDateTime),
     d: &Delta,
 ) -> Result<()> {
-    diesel::sql_query(
-        "INSERT INTO function_stats_hourly AS s (function_id, hour, invocations, success_count,
+    let (table, column) = match table {
+        Table::Hourly => ("function_stats_hourly", "hour"),
+        Table::Daily => ("function_stats_daily", "day"),
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO {table} AS s (function_id, {column}, invocations, success_count,
                 error_count, timeout_count, oom_count, cold_starts, latency_sum_ms, latency_min_ms,
                 latency_max_ms, latency_histogram, last_invocation_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (function_id, hour) DO UPDATE SET
+         ON CONFLICT (function_id, {column}) DO UPDATE SET
                 invocations = s.invocations + EXCLUDED.invocations,
                 success_count = s.success_count + EXCLUDED.success_count,
                 error_count = s.error_count + EXCLUDED.error_count,
@@ -145,10 +173,10 @@ async fn upsert(
                       FROM unnest(s.latency_histogram, EXCLUDED.latency_histogram)
                            WITH ORDINALITY AS t (a, b, i)
                      ORDER BY i),
-                last_invocation_at = GREATEST(s.last_invocation_at, EXCLUDED.last_invocation_at)",
-    )
+                last_invocation_at = GREATEST(s.last_invocation_at, EXCLUDED.last_invocation_at)"
+    ))
     .bind::<sql_types::Uuid, _>(function_id)
-    .bind::<sql_types::Timestamptz, _>(hour)
+    .bind::<sql_types::Timestamptz, _>(start)
     .bind::<sql_types::Int8, _>(d.invocations)
     .bind::<sql_types::Int8, _>(d.success)
     .bind::<sql_types::Int8, _>(d.error)
@@ -211,6 +239,9 @@ mod tests {
         assert_eq!(hour_of(at), time::macros::datetime!(2026-03-04 03:00 UTC));
         let exact = time::macros::datetime!(2026-03-04 03:00 UTC);
         assert_eq!(hour_of(exact), exact);
+        assert_eq!(day_of(at), time::macros::datetime!(2026-03-04 00:00 UTC));
+        let late = time::macros::datetime!(2026-03-04 23:59:59 -01:00);
+        assert_eq!(day_of(late), time::macros::datetime!(2026-03-05 00:00 UTC));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Statistics read from the hourly rollups (`function_stats_hourly`, see [`crate::rollups`]),
-//! never from the executions: a query reads at most one row per function and hour of its window,
-//! whatever the number of executions (SPEC §3.4).
+//! Statistics read from the rollups (`function_stats_hourly` and `function_stats_daily`, see
+//! [`crate::rollups`]), never from the executions: a query reads at most one row per function
+//! and hour or day of its window, whatever the number of executions (SPEC §3.4).
 //!
 //! A [`Scope`] is one function, or every function of an owner that is not deleted. Windows are
 //! half-open `[from, to)` on the rollups' hour column; callers align them to UTC hours.
@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::Result;
 use crate::ids::{FunctionId, UserId};
-use crate::rollups::{LATENCY_BUCKETS, percentile};
+use crate::rollups::{LATENCY_BUCKETS, day_of, percentile};
 
 /// Whose statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,9 @@ impl Summary {
 }
 
 /// The summary query: 54 subscripted sums build the window's histogram in one pass over the
-/// rows, with no `unnest` (a row per bucket would multiply the rows aggregated by 54).
+/// rows, with no `unnest` (a row per bucket would multiply the rows aggregated by 54). Its rows
+/// are the daily rollups of the window's whole UTC days (`$4`..`$5`) and the hourly rollups of
+/// the hours before (`$2`..`$4`) and after (`$5`..`$3`) them.
 static SUMMARY_SELECT: LazyLock<String> = LazyLock::new(|| {
     let buckets: Vec<String> = (1..=LATENCY_BUCKETS)
         .map(|i| format!("COALESCE(SUM(s.latency_histogram[{i}]), 0)::int8"))
@@ -118,24 +120,58 @@ static SUMMARY_SELECT: LazyLock<String> = LazyLock::new(|| {
                 MAX(s.latency_max_ms) AS latency_max_ms,
                 MAX(s.last_invocation_at) AS last_invocation_at,
                 ARRAY[{}] AS latency_histogram
-           FROM function_stats_hourly s
-          WHERE s.hour >= $2 AND s.hour < $3 AND ",
+           FROM (",
         buckets.join(", ")
     )
 });
 
-/// Totals of `scope` over the rollup hours in `[from, to)`.
+/// The columns a summary reads from either rollup table.
+const SUMMARY_COLUMNS: &str = "s.invocations, s.success_count, s.error_count, s.timeout_count,
+    s.oom_count, s.cold_starts, s.latency_sum_ms, s.latency_min_ms, s.latency_max_ms,
+    s.last_invocation_at, s.latency_histogram";
+
+/// Totals of `scope` over the rollup hours in `[from, to)` (both UTC hour starts): the whole UTC
+/// days inside it read from the daily rollups, the hours around them from the hourly ones — at
+/// most 46 hourly rows and one daily row per day, per function.
 pub async fn summary(
     conn: &mut AsyncPgConnection,
     scope: Scope,
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Summary> {
-    let sql = format!("{}{}", *SUMMARY_SELECT, scope.filter());
+    let first_day = {
+        let day = day_of(from);
+        if day == from {
+            day
+        } else {
+            day + time::Duration::DAY
+        }
+    };
+    let end_day = day_of(to);
+    let (first_day, end_day) = if first_day < end_day {
+        (first_day, end_day)
+    } else {
+        (to, to)
+    };
+    let filter = scope.filter();
+    let sql = format!(
+        "{head}
+             SELECT {SUMMARY_COLUMNS} FROM function_stats_hourly s
+              WHERE s.hour >= $2 AND s.hour < $4 AND {filter}
+             UNION ALL
+             SELECT {SUMMARY_COLUMNS} FROM function_stats_daily s
+              WHERE s.day >= $4 AND s.day < $5 AND {filter}
+             UNION ALL
+             SELECT {SUMMARY_COLUMNS} FROM function_stats_hourly s
+              WHERE s.hour >= $5 AND s.hour < $3 AND {filter}) s",
+        head = *SUMMARY_SELECT
+    );
     Ok(diesel::sql_query(sql)
         .bind::<diesel::sql_types::Uuid, _>(scope.uuid())
         .bind::<Timestamptz, _>(from)
         .bind::<Timestamptz, _>(to)
+        .bind::<Timestamptz, _>(first_day)
+        .bind::<Timestamptz, _>(end_day)
         .get_result(conn)
         .await?)
 }
@@ -167,7 +203,8 @@ pub struct BucketTotals {
 }
 
 /// The buckets of `width` in `[from, to)` that hold executions of `scope`, oldest first (the
-/// caller fills the gaps: it knows the buckets it wants).
+/// caller fills the gaps: it knows the buckets it wants), from the hourly or the daily rollups:
+/// one row per function and bucket at most. `from` and `to` are bucket starts.
 pub async fn series(
     conn: &mut AsyncPgConnection,
     scope: Scope,
@@ -175,17 +212,17 @@ pub async fn series(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Vec<BucketTotals>> {
-    let bucket = match width {
-        Width::Hour => "s.hour",
-        Width::Day => "date_trunc('day', s.hour, 'UTC')",
+    let (table, bucket) = match width {
+        Width::Hour => ("function_stats_hourly", "hour"),
+        Width::Day => ("function_stats_daily", "day"),
     };
     let sql = format!(
-        "SELECT {bucket} AS start,
+        "SELECT s.{bucket} AS start,
                 SUM(s.invocations)::int8 AS invocations,
                 SUM(s.success_count)::int8 AS success_count,
                 SUM(s.latency_sum_ms)::int8 AS latency_sum_ms
-           FROM function_stats_hourly s
-          WHERE s.hour >= $2 AND s.hour < $3 AND {}
+           FROM {table} s
+          WHERE s.{bucket} >= $2 AND s.{bucket} < $3 AND {}
           GROUP BY 1
           ORDER BY 1",
         scope.filter()

@@ -3,7 +3,8 @@
 //!
 //! Windows are UTC and aligned to the rollups' hours: a period or a series of N hours is the
 //! current hour and the N − 1 before it; a series of N days is today (UTC) and the N − 1 days
-//! before it. Series hold exactly N buckets, oldest first, zero-filled. `error_count` counts
+//! before it (totals over whole days are read from the daily rollups, the hours around them
+//! from the hourly ones). Series hold exactly N buckets, oldest first, zero-filled. `error_count` counts
 //! every execution that did not succeed (errors, timeouts and OOM kills), so
 //! `success_count + error_count` is the number of executions. The p95 comes from the rollups'
 //! latency histogram: see `db::rollups::percentile` for how close it is.
@@ -218,9 +219,7 @@ pub fn current_hour(now: OffsetDateTime) -> OffsetDateTime {
 
 /// The start of the UTC day holding `now`.
 pub fn current_day(now: OffsetDateTime) -> OffsetDateTime {
-    let secs = now.unix_timestamp();
-    OffsetDateTime::from_unix_timestamp(secs - secs.rem_euclid(86_400))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    db::rollups::day_of(now)
 }
 
 /// The overview or one function's totals over `period`, at `now`.

@@ -447,10 +447,12 @@ async fn check_case(
 ) -> Result<(), TestCaseError> {
     let mut conn = app.conn().await;
     // Cases are independent: start from no executions and no rollups.
-    diesel::sql_query("TRUNCATE executions, execution_logs, function_stats_hourly")
-        .execute(&mut *conn)
-        .await
-        .expect("truncate");
+    diesel::sql_query(
+        "TRUNCATE executions, execution_logs, function_stats_hourly, function_stats_daily",
+    )
+    .execute(&mut *conn)
+    .await
+    .expect("truncate");
     let now = OffsetDateTime::now_utc();
     let all: Vec<FunctionId> = me
         .functions
@@ -733,8 +735,10 @@ struct RollupRow {
 
 async fn rollups(conn: &mut db::AsyncPgConnection) -> Vec<RollupRow> {
     diesel::sql_query(
-        "SELECT function_id, hour, invocations, latency_histogram
-           FROM function_stats_hourly ORDER BY function_id, hour",
+        "SELECT function_id, hour, invocations, latency_histogram FROM function_stats_hourly
+         UNION ALL
+         SELECT function_id, day, invocations, latency_histogram FROM function_stats_daily
+         ORDER BY 1, 2, 3",
     )
     .load(conn)
     .await

@@ -5,8 +5,8 @@
 //! Seeding, with SQL `generate_series` only: 100 users, 10 functions each (1,000), then
 //! executions spread uniformly over the last 90 days across the functions, with a skewed latency
 //! (e^U(0,8) ms: 1 ms to 3 s) and mixed statuses; the hourly rollups are then rebuilt from the
-//! executions by one aggregate (the same buckets `db::rollups` writes), so they are consistent
-//! with them. First 100 thousand executions, measured; then 9.9 million more, measured again.
+//! executions by one aggregate (the same buckets `db::rollups` writes), and the daily rollups
+//! from the hourly ones, so they are consistent with them. First 100 thousand executions, measured; then 9.9 million more, measured again.
 //!
 //! Measured: for each endpoint, the database work its handler does — exactly the `db::stats`
 //! calls of `cloud_api::stats` (for the overview also `count_functions`), on one pooled
@@ -55,8 +55,8 @@ async fn main() -> Result<()> {
     db::migrations::run(&args.database_url)
         .await
         .context("migrating the bench database")?;
-    let pool = db::build_pool(&db::PoolConfig::new(args.database_url.clone()))
-        .context("the pool")?;
+    let pool =
+        db::build_pool(&db::PoolConfig::new(args.database_url.clone())).context("the pool")?;
     let mut conn = db::connect(&pool).await.context("a connection")?;
     let (users, functions) = seed_owners(&mut conn).await?;
     let now = OffsetDateTime::now_utc();
@@ -75,7 +75,7 @@ async fn main() -> Result<()> {
             executions_took.as_secs_f64(),
             started.elapsed().as_secs_f64()
         );
-        diesel::sql_query("VACUUM ANALYZE function_stats_hourly")
+        diesel::sql_query("VACUUM ANALYZE function_stats_hourly, function_stats_daily")
             .execute(&mut conn)
             .await?;
         diesel::sql_query("ANALYZE functions")
@@ -208,6 +208,29 @@ async fn rebuild_rollups(conn: &mut AsyncPgConnection) -> Result<()> {
     .execute(conn)
     .await
     .context("rebuilding the rollups")?;
+    // The daily rollups: the sums of the hourly ones per UTC day.
+    let daily_histogram = (1..=db::rollups::LATENCY_BUCKETS)
+        .map(|b| format!("COALESCE(sum(h.latency_histogram[{b}]), 0)::int8"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    diesel::sql_query("TRUNCATE function_stats_daily")
+        .execute(conn)
+        .await?;
+    diesel::sql_query(format!(
+        "INSERT INTO function_stats_daily (function_id, day, invocations, success_count,
+                error_count, timeout_count, oom_count, cold_starts, latency_sum_ms,
+                latency_min_ms, latency_max_ms, latency_histogram, last_invocation_at)
+         SELECT h.function_id, date_trunc('day', h.hour, 'UTC'), sum(h.invocations),
+                sum(h.success_count), sum(h.error_count), sum(h.timeout_count),
+                sum(h.oom_count), sum(h.cold_starts), sum(h.latency_sum_ms),
+                min(h.latency_min_ms), max(h.latency_max_ms), ARRAY[{daily_histogram}],
+                max(h.last_invocation_at)
+           FROM function_stats_hourly h
+          GROUP BY 1, 2"
+    ))
+    .execute(conn)
+    .await
+    .context("rebuilding the daily rollups")?;
     Ok(())
 }
 
@@ -242,7 +265,8 @@ async fn request(
     };
     match e {
         0 => {
-            let s = db::stats::summary(conn, scope, next - time::Duration::hours(720), next).await?;
+            let s =
+                db::stats::summary(conn, scope, next - time::Duration::hours(720), next).await?;
             std::hint::black_box(s.p95_latency_ms());
             if let Scope::Owner(owner) = scope {
                 std::hint::black_box(db::stats::count_functions(conn, owner).await?);
