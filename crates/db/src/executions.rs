@@ -7,6 +7,7 @@
 //! `(function_id, started_at DESC)` index), [`find_execution`], [`execution_logs`] and
 //! [`function_logs`] (newest first across executions, on the `(function_id, ts DESC)` index).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -230,10 +231,10 @@ pub struct ExecutionLog {
 ///
 /// Idempotent: an execution whose id is already stored is skipped, as are its log lines, so a
 /// batch retried after a commit whose acknowledgement was lost writes nothing twice. The ids
-/// returned are those written by this call; the hourly rollups (`function_stats_hourly`, a later
-/// change) belong in this same transaction and must count exactly those. Several writers may run
-/// this concurrently: rollup upserts must then take their row locks in a fixed order (sorted by
-/// `(function_id, hour)`) so that two batches never deadlock.
+/// returned are those written by this call, and exactly those are added to the hourly rollups
+/// (`function_stats_hourly`, [`crate::rollups::record`]) in this same transaction. Several
+/// writers may run this concurrently: the rollup upserts take their row locks sorted by
+/// `(function_id, hour)`, so two batches never deadlock.
 ///
 /// A function deleted in the meantime makes the whole batch fail with [`Error::ForeignKey`] on
 /// [`FUNCTION_FK`] (or [`LOG_FUNCTION_FK`]); a deleted deployment, on [`DEPLOYMENT_FK`]. Nothing of
@@ -275,6 +276,10 @@ pub async fn insert_batch(
             }
         }
         insert_log_rows(conn, &rows).await?;
+        // Each id inserted once (a batch holding an id twice stored it once).
+        let mut fresh: HashSet<ExecutionId> = inserted.iter().copied().collect();
+        let written: Vec<&NewExecution> = batch.iter().filter(|e| fresh.remove(&e.id)).collect();
+        crate::rollups::record(conn, &written).await?;
         Ok(inserted)
     })
     .await

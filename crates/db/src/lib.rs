@@ -18,9 +18,11 @@ pub mod ids;
 pub mod migrations;
 pub mod organizations;
 pub mod pagination;
+pub mod retention;
 pub mod rollups;
 /// The tables, as `diesel print-schema` generates them from the migrations (never edited by hand).
 pub mod schema;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tiers;

@@ -11,6 +11,7 @@ pub mod invoke;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod stats;
 pub mod workers;
 
 use actix_web::App;

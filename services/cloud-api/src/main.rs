@@ -44,6 +44,10 @@ async fn main() -> ExitCode {
                 state.api_keys.clone(),
                 shutdown.clone(),
             ));
+            let retention = tokio::spawn(workers::retention::run(
+                state.functions.pool().clone(),
+                shutdown.clone(),
+            ));
             tokio::spawn(cloud_api::identity::run_reconciliation(
                 state.identity.clone(),
                 Duration::from_secs(config.auth.reconcile_interval_secs),
@@ -60,6 +64,7 @@ async fn main() -> ExitCode {
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 let _ = builds.await;
                 let _ = deletions.await;
+                let _ = retention.await;
             })
             .await;
             served?;

@@ -6,6 +6,7 @@ mod email_verification;
 mod executions;
 mod functions;
 mod invoke;
+mod stats;
 
 use actix_web::web::{Data, ServiceConfig, get};
 use utoipa::OpenApi;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(functions::configure)
         .configure(executions::configure)
         .configure(api_keys::configure)
+        .configure(stats::configure)
         .route(
             "/openapi.json",
             get().to(web::openapi::serve_document(&crate::openapi::DOCUMENT)),

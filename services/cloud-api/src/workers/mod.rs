@@ -1,10 +1,11 @@
-//! Background work of cloud-api: builds and deletions. Each worker takes its jobs from
+//! Background work of cloud-api: builds, deletions and the retention of execution records. Each worker takes its jobs from
 //! PostgreSQL (so any replica can do any job, and a restart loses none) and stops when the
 //! shutdown signal fires.
 
 pub mod build;
 pub mod deletion;
 pub mod nonces;
+pub mod retention;
 
 /// This replica's name in job claims: the host name and the port, stable across restarts so a
 /// restarted replica recognises the jobs its previous life had claimed.

@@ -17,5 +17,6 @@ mod password_reset;
 mod registration;
 mod sessions;
 mod shutdown;
+mod stats;
 mod support;
 mod throttling;

@@ -1,0 +1,1 @@
+DROP TABLE function_stats_daily;
