@@ -3,7 +3,9 @@
 
 mod deployments;
 mod functions;
+mod limits;
 mod migrations;
+mod registration;
 mod schema_rules;
 mod tiers;
 mod users;
