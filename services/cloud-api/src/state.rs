@@ -26,6 +26,8 @@ pub struct AppState {
     pub functions: Functions,
     /// Invocations: admission, warm instances, the runner protocol.
     pub invoker: Invoker,
+    /// The public early-access request's rate limit.
+    pub early_access: crate::config::EarlyAccessConfig,
     /// The execution writer's background task, flushed at shutdown.
     writer: Arc<Mutex<Option<WriterHandle>>>,
 }
@@ -64,6 +66,7 @@ impl AppState {
             identity,
             functions,
             invoker,
+            early_access: config.early_access,
             writer: Arc::new(Mutex::new(Some(writer))),
         })
     }

@@ -13,7 +13,7 @@ async fn settings(conn: &mut AsyncPgConnection, open: bool, capacity: Option<i32
     .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>(capacity)
     .execute(conn)
     .await
-    .unwrap();
+    .expect("the query succeeds");
 }
 
 async fn approve(conn: &mut AsyncPgConnection, email: &str) {
@@ -26,19 +26,19 @@ async fn approve(conn: &mut AsyncPgConnection, email: &str) {
         },
     )
     .await
-    .unwrap()
+    .expect("the query succeeds")
     .expect("a new request");
     diesel::sql_query("UPDATE early_access_requests SET status = 'approved' WHERE email = $1")
         .bind::<diesel::sql_types::Text, _>(email)
         .execute(conn)
         .await
-        .unwrap();
+        .expect("the query succeeds");
 }
 
 async fn register(conn: &mut AsyncPgConnection, email: &str) {
     db::users::insert_user(conn, &db::users::NewUser::new(email, "Ada", "Lovelace"))
         .await
-        .unwrap();
+        .expect("the query succeeds");
 }
 
 #[tokio::test]
@@ -48,14 +48,14 @@ async fn the_gate_follows_the_settings_approvals_and_capacity() {
     assert_eq!(
         registration::admit(&mut conn, "a@example.com")
             .await
-            .unwrap(),
+            .expect("the query succeeds"),
         Admission::Open
     );
     settings(&mut conn, false, Some(1)).await;
     assert_eq!(
         registration::admit(&mut conn, "a@example.com")
             .await
-            .unwrap(),
+            .expect("the query succeeds"),
         Admission::NotApproved
     );
     approve(&mut conn, "a@example.com").await;
@@ -64,14 +64,14 @@ async fn the_gate_follows_the_settings_approvals_and_capacity() {
     assert_eq!(
         registration::admit(&mut conn, "A@Example.COM")
             .await
-            .unwrap(),
+            .expect("the query succeeds"),
         Admission::EarlyAccess
     );
     register(&mut conn, "a@example.com").await;
     assert_eq!(
         registration::admit(&mut conn, "b@example.com")
             .await
-            .unwrap(),
+            .expect("the query succeeds"),
         Admission::CapacityReached
     );
     // A user who is not an early-access user does not take a place.
@@ -80,14 +80,14 @@ async fn the_gate_follows_the_settings_approvals_and_capacity() {
     assert_eq!(
         registration::admit(&mut conn, "b@example.com")
             .await
-            .unwrap(),
+            .expect("the query succeeds"),
         Admission::EarlyAccess
     );
     settings(&mut conn, false, None).await;
     assert!(
         registration::admit(&mut conn, "b@example.com")
             .await
-            .unwrap()
+            .expect("the query succeeds")
             .admitted()
     );
 }
@@ -103,7 +103,7 @@ async fn a_duplicate_request_is_not_stored_twice() {
     };
     let first = registration::submit_request(&mut conn, &new)
         .await
-        .unwrap()
+        .expect("the query succeeds")
         .expect("stored");
     let again = NewRequest {
         email: "X@EXAMPLE.com",
@@ -112,12 +112,12 @@ async fn a_duplicate_request_is_not_stored_twice() {
     assert!(
         registration::submit_request(&mut conn, &again)
             .await
-            .unwrap()
+            .expect("the query succeeds")
             .is_none()
     );
     let found = registration::find_request_by_email(&mut conn, "x@EXAMPLE.com")
         .await
-        .unwrap()
+        .expect("the query succeeds")
         .expect("found");
     assert_eq!(found, first);
 }

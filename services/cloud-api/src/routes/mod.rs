@@ -1,6 +1,7 @@
 //! cloud-api's routes, one folder per feature, each with its own `configure`.
 
 mod auth;
+mod early_access;
 mod email_verification;
 mod executions;
 mod functions;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(invoke::configure)
         .configure(auth::configure)
         .configure(email_verification::configure)
+        .configure(early_access::configure)
         .configure(functions::configure)
         .configure(executions::configure);
 }

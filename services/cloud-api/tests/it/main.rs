@@ -3,6 +3,7 @@
 //! `support` for the harness and for what happens when a service is missing.
 
 mod deletion;
+mod early_access;
 mod email_verification;
 mod executions;
 mod functions;
