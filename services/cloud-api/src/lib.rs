@@ -9,6 +9,7 @@ pub mod identity;
 pub mod invoke;
 pub mod routes;
 pub mod state;
+pub mod tiers;
 pub mod workers;
 
 use actix_web::App;

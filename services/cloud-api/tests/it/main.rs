@@ -18,3 +18,4 @@ mod sessions;
 mod shutdown;
 mod support;
 mod throttling;
+mod tiers;

@@ -3,6 +3,8 @@ use std::time::Duration;
 use actix_multipart::Multipart;
 use actix_web::HttpResponse;
 use actix_web::web::{Data, Query};
+use db::limits::RequestedLimits;
+use db::tiers::Tier;
 use db::{DeploymentStatus, FunctionId};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -19,7 +21,8 @@ pub struct DeployQuery {
     wait: bool,
 }
 
-/// `POST /api/functions/deploy` (multipart: `function_id`, `archive`) → 202 `{deployment_id,
+/// `POST /api/functions/deploy` (multipart: `function_id`, `archive`, optionally `memory_mb` and
+/// `timeout_s` within the caller's tier — 403 `tier_limit_exceeded` past it) → 202 `{deployment_id,
 /// version, status: "building"}`; with `?wait=true`, blocks until the build ends: 201 when the
 /// new version is active, 200 with `status: "failed"`, its error and log otherwise.
 pub async fn deploy_function(
@@ -28,11 +31,18 @@ pub async fn deploy_function(
     query: Query<DeployQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = state.functions.config().max_archive_bytes;
-    let (function_id, archive) = read_form(payload, limit).await?;
+    let (tier, limit) = state.functions.deploy_limits(&caller).await?;
+    let form = read_form(payload, limit, &tier).await?;
+    crate::tiers::check_requested(&tier, form.requested)?;
     let outcome = state
         .functions
-        .deploy(&caller, function_id, archive)
+        .deploy(
+            &caller,
+            form.function_id,
+            form.archive,
+            limit,
+            form.requested,
+        )
         .await?;
     let deployment = outcome.deployment;
     if !query.wait {
@@ -57,10 +67,24 @@ pub async fn deploy_function(
     })
 }
 
-/// Reads the two fields; the archive is cut off (413) past `limit` bytes, before it is all read.
-async fn read_form(mut payload: Multipart, limit: u64) -> Result<(FunctionId, Vec<u8>), ApiError> {
+/// The deploy form.
+struct DeployForm {
+    function_id: FunctionId,
+    archive: Vec<u8>,
+    requested: RequestedLimits,
+}
+
+/// Reads the fields (`function_id`, `archive`, and optionally `memory_mb` and `timeout_s`); the
+/// archive is cut off (413 naming the tier's `max_archive_mb`) past `limit` bytes, before it is
+/// all read.
+async fn read_form(
+    mut payload: Multipart,
+    limit: u64,
+    tier: &Tier,
+) -> Result<DeployForm, ApiError> {
     let mut function_id = None;
     let mut archive = None;
+    let mut requested = RequestedLimits::default();
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(|e| bad_form(&e.to_string()))?;
         let name = field.name().unwrap_or_default().to_owned();
@@ -75,6 +99,11 @@ async fn read_form(mut payload: Multipart, limit: u64) -> Result<(FunctionId, Ve
                         "archive_too_large",
                         format!("The archive is larger than {limit} bytes."),
                     )
+                    .details(json!({
+                        "limit": "max_archive_mb",
+                        "allowed_bytes": limit,
+                        "tier": tier.name,
+                    }))
                 } else {
                     bad_form(&format!("field `{name}` is too long"))
                 });
@@ -95,6 +124,8 @@ async fn read_form(mut payload: Multipart, limit: u64) -> Result<(FunctionId, Ve
                 function_id = Some(id);
             }
             "archive" => archive = Some(bytes),
+            "memory_mb" | "memoryMb" => requested.memory_mb = Some(positive(&name, &bytes)?),
+            "timeout_s" | "timeoutS" => requested.timeout_s = Some(positive(&name, &bytes)?),
             _ => {}
         }
     }
@@ -105,10 +136,26 @@ async fn read_form(mut payload: Multipart, limit: u64) -> Result<(FunctionId, Ve
         )
         .details(json!({ field: ["is required"] }))
     };
-    Ok((
-        function_id.ok_or_else(|| missing("function_id"))?,
-        archive.ok_or_else(|| missing("archive"))?,
-    ))
+    Ok(DeployForm {
+        function_id: function_id.ok_or_else(|| missing("function_id"))?,
+        archive: archive.ok_or_else(|| missing("archive"))?,
+        requested,
+    })
+}
+
+/// A positive whole number form field (422 otherwise).
+fn positive(name: &str, bytes: &[u8]) -> Result<i32, ApiError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ApiError::with_message(
+                ErrorCode::ValidationFailed,
+                format!("{name} must be a positive whole number."),
+            )
+            .details(json!({ name: ["must be a positive whole number"] }))
+        })
 }
 
 fn bad_form(reason: &str) -> ApiError {
