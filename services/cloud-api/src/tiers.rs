@@ -131,6 +131,24 @@ pub fn check_requested(
     Ok(())
 }
 
+/// Deletes rate-counter windows older than `keep` every `every`, forever (spawned by main.rs;
+/// any replica may do it, the deletes are idempotent).
+pub async fn prune_counters(pool: db::Pool, keep: std::time::Duration, every: std::time::Duration) {
+    let keep_s = i32::try_from(keep.as_secs()).unwrap_or(i32::MAX);
+    loop {
+        tokio::time::sleep(every).await;
+        let pruned = match db::connect(&pool).await {
+            Ok(mut conn) => db::limits::prune_counters(&mut conn, keep_s).await,
+            Err(err) => Err(err),
+        };
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "old rate-counter windows deleted"),
+            Err(err) => tracing::warn!(error = %err, "could not prune rate counters"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use db::limits::RequestedLimits;
