@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    // Read at run time, not with `env!`: a build script compiled in another checkout (a copied
+    // `target/`) would otherwise keep hashing that checkout's migrations.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir).join("../../migrations");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut files = Vec::new();
     collect(&dir, &mut files);

@@ -15,9 +15,11 @@ pub mod function_deletion;
 pub mod functions;
 pub mod identity;
 pub mod ids;
+pub mod limits;
 pub mod migrations;
 pub mod organizations;
 pub mod pagination;
+pub mod registration;
 pub mod retention;
 pub mod rollups;
 /// The tables, as `diesel print-schema` generates them from the migrations (never edited by hand).

@@ -33,6 +33,17 @@ pub struct Config {
     /// Runtimes: base images, build recipes and run commands (built-in defaults when absent).
     #[serde(default)]
     pub runtimes: container::runtime::RuntimeCatalog,
+    /// The public early-access request.
+    pub early_access: EarlyAccessConfig,
+}
+
+/// `[early_access]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct EarlyAccessConfig {
+    /// Requests one client address may send within the window before 429.
+    pub max_requests_per_address: i32,
+    /// The window, in seconds.
+    pub window_secs: i32,
 }
 
 /// `[functions]`.

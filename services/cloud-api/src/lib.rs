@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod stats;
+pub mod tiers;
 pub mod workers;
 
 use actix_web::App;

@@ -27,6 +27,14 @@ async fn main() -> ExitCode {
                 })
             };
 
+            // Rate-counter windows are kept a little longer than the longest window.
+            let keep = u64::try_from(config.early_access.window_secs.max(60)).unwrap_or(3600) + 60;
+            let pruner = tokio::spawn(cloud_api::tiers::prune_counters(
+                state.pool.clone(),
+                Duration::from_secs(keep),
+                Duration::from_secs(300),
+            ));
+
             let (stop, shutdown) = tokio::sync::watch::channel(false);
             let instance = workers::instance_name(config.base.server.port);
             state.invoker.adopt_replica(instance.clone()).await;
@@ -57,6 +65,7 @@ async fn main() -> ExitCode {
             let final_state = state.clone();
             let served = web::serve(&config.base.server, move || app(state.clone())).await;
             reaper.abort();
+            pruner.abort();
             final_state.shutdown().await;
             // In-flight requests are done. A build still running stays claimed by this replica,
             // which takes it up again at its next start.

@@ -29,6 +29,8 @@ pub struct AppState {
     pub invoker: Invoker,
     /// API keys and the signature check of signed invocations.
     pub api_keys: ApiKeys,
+    /// The public early-access request's rate limit.
+    pub early_access: crate::config::EarlyAccessConfig,
     /// The execution writer's background task, flushed at shutdown.
     writer: Arc<Mutex<Option<WriterHandle>>>,
 }
@@ -81,6 +83,7 @@ impl AppState {
             functions,
             invoker,
             api_keys,
+            early_access: config.early_access,
             writer: Arc::new(Mutex::new(Some(writer))),
         })
     }

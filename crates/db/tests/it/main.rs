@@ -4,7 +4,9 @@
 mod api_keys;
 mod deployments;
 mod functions;
+mod limits;
 mod migrations;
+mod registration;
 mod schema_rules;
 mod tiers;
 mod users;

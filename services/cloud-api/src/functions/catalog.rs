@@ -1,6 +1,7 @@
 //! Creating, listing and describing functions.
 
 use db::functions::{Function, NewFunction};
+use diesel_async::AsyncConnection;
 use serde_json::{Value, json};
 use web::{ApiError, Caller, PageQuery};
 
@@ -8,7 +9,9 @@ use super::{FunctionView, Functions};
 
 impl Functions {
     /// Creates the caller's function `name`, or returns the existing one of that name
-    /// (`false`: it already existed).
+    /// (`false`: it already existed). A new function must fit the caller's tier's
+    /// `max_functions` (403 `tier_limit_exceeded` otherwise); the count and the insert run under
+    /// a per-owner lock, so two concurrent inits cannot both take the last place.
     pub async fn init(
         &self,
         caller: &Caller,
@@ -16,27 +19,28 @@ impl Functions {
         skip_signing: bool,
     ) -> Result<(Function, bool), ApiError> {
         let mut conn = self.conn().await?;
-        if let Some(existing) =
-            db::functions::find_function_by_name(&mut conn, caller.id(), name).await?
-        {
-            return Ok((existing, false));
-        }
-        match db::functions::insert_function(
-            &mut conn,
-            &NewFunction::new(caller.id(), name, skip_signing),
-        )
-        .await
-        {
-            Ok(function) => Ok((function, true)),
-            // A concurrent init of the same name won the race: answer as for an existing one.
-            Err(err) if err.is_conflict_on(db::functions::NAME_UNIQUE) => {
-                let existing = db::functions::find_function_by_name(&mut conn, caller.id(), name)
-                    .await?
-                    .ok_or_else(|| ApiError::internal(err))?;
-                Ok((existing, false))
+        let owner = caller.id();
+        conn.transaction::<_, ApiError, _>(async |conn| {
+            db::limits::lock_owner_functions(conn, owner).await?;
+            if let Some(existing) = db::functions::find_function_by_name(conn, owner, name).await? {
+                return Ok((existing, false));
             }
-            Err(err) => Err(err.into()),
-        }
+            let tier = crate::tiers::effective(conn, owner).await?;
+            let owned = db::limits::count_owned_functions(conn, owner).await?;
+            if owned >= i64::from(tier.max_functions) {
+                return Err(crate::tiers::exceeded(
+                    &tier,
+                    "max_functions",
+                    tier.max_functions.into(),
+                    Some(owned + 1),
+                ));
+            }
+            let function =
+                db::functions::insert_function(conn, &NewFunction::new(owner, name, skip_signing))
+                    .await?;
+            Ok((function, true))
+        })
+        .await
     }
 
     /// One page of the caller's functions, newest first, and the total.
@@ -69,9 +73,7 @@ impl Functions {
     /// The limits that apply to the caller's functions (their tier's).
     pub async fn limits_for(&self, caller: &Caller) -> Result<Value, ApiError> {
         let mut conn = self.conn().await?;
-        let tier = db::tiers::effective_tier(&mut conn, caller.id())
-            .await?
-            .ok_or_else(|| ApiError::internal("no default tier exists"))?;
+        let tier = crate::tiers::effective(&mut conn, caller.id()).await?;
         Ok(json!({
             "tier": tier.name,
             "memory_mb": tier.max_memory_mb,
@@ -80,7 +82,10 @@ impl Functions {
             "invocations_per_minute": tier.invocations_per_minute,
             "max_archive_mb": tier.max_archive_mb,
             "min_warm": tier.min_warm,
-            "network_egress": tier.network_egress,
+            // Functions always run with network `none` here: a tier that allows egress is
+            // reported as such, but the function gets none (docs/TIERS.md).
+            "network_egress": false,
+            "network_egress_in_tier": tier.network_egress,
         }))
     }
 }

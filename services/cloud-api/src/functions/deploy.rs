@@ -12,6 +12,8 @@ use container::podman::{BuildNetwork, BuildSpec};
 use container::runtime::{BuildContext, RuntimeError};
 use db::deployments::{Deployment, NewDeployment};
 use db::functions::Function;
+use db::limits::RequestedLimits;
+use db::tiers::Tier;
 use db::{DeploymentId, DeploymentStatus, FunctionId, FunctionStatus};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -86,11 +88,16 @@ impl Functions {
     /// Checks and stores `archive` for the caller's function `id` and queues its build as the
     /// next version. Two deploys of one function at once get consecutive versions (the function
     /// row is locked while the version is chosen) and build one after the other.
+    /// `archive_cap` is the caller's largest archive (see [`Self::deploy_limits`]); `requested`
+    /// the memory and timeout the deploy asks for, already checked against the tier, recorded on
+    /// the deployment.
     pub async fn deploy(
         &self,
         caller: &Caller,
         id: FunctionId,
         archive: Vec<u8>,
+        archive_cap: u64,
+        requested: RequestedLimits,
     ) -> Result<DeployOutcome, ApiError> {
         let function = self.owned(caller, id).await?;
         if function.status == FunctionStatus::PendingDeletion {
@@ -100,7 +107,8 @@ impl Functions {
                 "The function is scheduled for deletion.",
             ));
         }
-        let limits = self.config.archive_limits();
+        let mut limits = self.config.archive_limits();
+        limits.max_archive_bytes = limits.max_archive_bytes.min(archive_cap);
         let runtime = {
             let catalog = self.runtimes.clone();
             let archive = archive.clone();
@@ -172,6 +180,7 @@ impl Functions {
                     },
                 )
                 .await?;
+                db::limits::set_requested_limits(conn, deployment.id, requested).await?;
                 if matches!(status, FunctionStatus::Init | FunctionStatus::Failed) {
                     db::functions::update_function_status(
                         conn,
@@ -195,6 +204,15 @@ impl Functions {
         tracing::info!(function.id = %function.id, deployment.id = %deployment.id, version = deployment.version, "deployment queued");
         self.builds.queued();
         Ok(DeployOutcome { deployment })
+    }
+
+    /// The caller's tier and the largest archive they may upload: the smaller of the tier's
+    /// `max_archive_mb` and the configured `functions.max_archive_bytes`.
+    pub async fn deploy_limits(&self, caller: &Caller) -> Result<(Tier, u64), ApiError> {
+        let mut conn = self.conn().await?;
+        let tier = crate::tiers::effective(&mut conn, caller.id()).await?;
+        let cap = crate::tiers::archive_cap(&tier, self.config.max_archive_bytes);
+        Ok((tier, cap))
     }
 
     /// Waits until `deployment` is no longer building (or `timeout`), and returns it as it is then.

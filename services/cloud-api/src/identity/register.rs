@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use auth::keycloak::{KeycloakUserId, NewKeycloakUser};
 use db::identity::AuthEventKind;
+use db::registration::Admission;
 use db::users::{NewUser, User, UserChangeset};
 use diesel_async::AsyncConnection;
 use secrecy::SecretString;
@@ -45,8 +46,27 @@ pub(super) fn email_taken(err: db::Error) -> ApiError {
     err.into()
 }
 
+/// The early-access gate (SPEC §5): decided under the lock on the settings row, inside the
+/// transaction that inserts the user, so two concurrent sign-ups cannot both take the last place.
+async fn gate(conn: &mut db::AsyncPgConnection, email: &str) -> Result<(), ApiError> {
+    match db::registration::admit(conn, email).await? {
+        Admission::Open | Admission::EarlyAccess => Ok(()),
+        Admission::NotApproved => Err(ApiError::named(
+            ErrorCode::Forbidden,
+            "registration_closed",
+            "Registration is by invitation: request early access first.",
+        )),
+        Admission::CapacityReached => Err(ApiError::named(
+            ErrorCode::Forbidden,
+            "registration_closed",
+            "Early access is full for now; please try again later.",
+        )
+        .details(serde_json::json!({ "limit": "early_access_capacity" }))),
+    }
+}
+
 impl Identity {
-    /// Creates the account. In Keycloak mode the PostgreSQL row is inserted first (an existing
+    /// Creates the account, if the early-access gate admits the email. In Keycloak mode the PostgreSQL row is inserted first (an existing
     /// email fails before Keycloak is touched), the Keycloak user is created inside the same
     /// transaction, and if anything after that fails — including the commit — the Keycloak user
     /// is deleted again.
@@ -70,15 +90,20 @@ impl Identity {
                     .hash_blocking(registration.password)
                     .await?;
                 new_user.password_hash = Some(hash.as_str().to_owned());
-                db::users::insert_user(&mut conn, &new_user)
-                    .await
-                    .map_err(email_taken)?
+                conn.transaction::<_, ApiError, _>(async |conn| {
+                    gate(conn, &new_user.email).await?;
+                    db::users::insert_user(conn, &new_user)
+                        .await
+                        .map_err(email_taken)
+                })
+                .await?
             }
             Provider::Keycloak(keycloak) => {
                 let admin = keycloak.admin();
                 let created: Mutex<Option<KeycloakUserId>> = Mutex::new(None);
                 let outcome = conn
                     .transaction::<_, ApiError, _>(async |conn| {
+                        gate(conn, &new_user.email).await?;
                         let user = db::users::insert_user(conn, &new_user)
                             .await
                             .map_err(email_taken)?;

@@ -90,6 +90,8 @@ struct Target {
     deployment: Option<Deployment>,
     env: BTreeMap<String, String>,
     tier: Tier,
+    /// What the active deployment runs with: `(memory_mb, timeout_s)`, within the tier.
+    run_limits: (i32, i32),
 }
 
 /// The invocation core, built once at start.
@@ -103,6 +105,9 @@ pub struct Invoker {
     limits_enforced: Arc<std::sync::atomic::AtomicBool>,
     replica: Arc<std::sync::OnceLock<String>>,
 }
+
+/// The rate counter scope of invocations (per function, per minute).
+pub const RATE_SCOPE: &str = "invoke";
 
 /// The label naming the replica that owns an instance, so a replica removes its own instances
 /// at shutdown and what a crashed previous life left behind at start, and nothing of another's.
@@ -223,16 +228,20 @@ impl Invoker {
             .await?
             .ok_or_else(|| ApiError::not_found("function"))?;
         let deployment = db::deployments::active_deployment(&mut conn, id).await?;
-        let tier = db::tiers::effective_tier(&mut conn, function.owner_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("no default tier exists"))?;
+        let tier = crate::tiers::effective(&mut conn, function.owner_id).await?;
+        let requested = match &deployment {
+            Some(deployment) => db::limits::requested_limits(&mut conn, deployment.id).await?,
+            None => db::limits::RequestedLimits::default(),
+        };
         drop(conn);
         let env = self.functions.env_vars(id).await?;
+        let run_limits = crate::tiers::run_limits(&tier, requested);
         let target = Arc::new(Target {
             function,
             deployment,
             env,
             tier,
+            run_limits,
         });
         self.targets.insert(id, Arc::clone(&target)).await;
         Ok(target)
@@ -306,20 +315,20 @@ impl Invoker {
         }
 
         let tier = &target.tier;
+        self.admit_rate(id, tier).await?;
+        let max_concurrency = usize::try_from(tier.max_concurrency).unwrap_or(1);
+        let min_warm = usize::try_from(tier.min_warm).unwrap_or(0);
         let pool = self.pools.pool(
             id,
             deployment.id,
             || self.spec(&target, &deployment),
-            usize::try_from(tier.max_concurrency).unwrap_or(1),
-            usize::try_from(tier.min_warm).unwrap_or(0),
+            max_concurrency,
+            min_warm,
         )?;
+        // A tier changed since the pool was made takes effect here, within the cache's lifetime.
+        pool.set_limits(max_concurrency, min_warm);
         let lease = pool.acquire().await.map_err(|err| match err {
-            AcquireError::Busy => ApiError::named(
-                ErrorCode::RateLimited,
-                "concurrency_limit",
-                "The function is at its concurrency limit; retry later.",
-            )
-            .retry_after(1),
+            AcquireError::Busy => crate::tiers::concurrency_limited(tier),
             AcquireError::Engine(err) => ApiError::unavailable(err),
         })?;
         let execution_id = ExecutionId::new();
@@ -335,9 +344,9 @@ impl Invoker {
                 &call.body,
             ),
             env: target.env.clone(),
-            timeout_ms: secs_ms(target.tier.max_timeout_s),
+            timeout_ms: secs_ms(target.run_limits.1),
             log_cap_bytes: self.config.log_cap_bytes,
-            memory_limit_bytes: Some(mb(target.tier.max_memory_mb) as u64),
+            memory_limit_bytes: Some(mb(target.run_limits.0) as u64),
         };
         let started_at = OffsetDateTime::now_utc();
         let answered = lease.invoke(request).await;
@@ -401,6 +410,18 @@ impl Invoker {
         })
     }
 
+    /// Counts the call against the tier's `invocations_per_minute` for this function: one
+    /// `INSERT … ON CONFLICT DO UPDATE … RETURNING` on a per-(function, minute) row, so the limit
+    /// holds across replicas. 429 with `Retry-After` (the seconds left in the minute) past it.
+    async fn admit_rate(&self, id: FunctionId, tier: &Tier) -> Result<(), ApiError> {
+        let mut conn = self.functions.conn().await?;
+        let hit = db::limits::hit(&mut conn, RATE_SCOPE, &id.to_string(), 60).await?;
+        if hit.count > tier.invocations_per_minute {
+            return Err(crate::tiers::rate_limited(tier, hit.resets_in_s));
+        }
+        Ok(())
+    }
+
     fn spec(&self, target: &Target, deployment: &Deployment) -> Result<InstanceSpec, ApiError> {
         let image = deployment
             .image_tag
@@ -422,12 +443,18 @@ impl Invoker {
             self.config.socket_root.clone(),
         );
         spec.limits = Limits {
-            memory_bytes: mb(target.tier.max_memory_mb) as u64,
+            memory_bytes: mb(target.run_limits.0) as u64,
             cpu_millicores: u32::try_from(target.tier.cpu_millicores).unwrap_or(500),
             pids: 64,
             tmpfs_bytes: 16 * 1024 * 1024,
-            timeout: Duration::from_secs(u64::try_from(target.tier.max_timeout_s).unwrap_or(5)),
+            timeout: Duration::from_secs(u64::try_from(target.run_limits.1).unwrap_or(5)),
         };
+        // Egress is not offered here (instances run with network `none`; the container crate
+        // refuses anything else): a tier that allows it gets none, said once per new pool.
+        if target.tier.network_egress {
+            tracing::warn!(function.id = %target.function.id, tier = %target.tier.name,
+                "the tier allows network egress, which this platform does not offer; the function runs with network none");
+        }
         spec.env = target.env.clone();
         if let Some(replica) = self.replica.get() {
             spec.labels

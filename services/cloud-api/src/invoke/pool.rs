@@ -65,13 +65,44 @@ pub struct DeploymentPool {
     idle: Mutex<Vec<Idle>>,
     precreated: Mutex<Option<Instance>>,
     retired: std::sync::atomic::AtomicBool,
-    min_warm: usize,
+    /// The tier's `max_concurrency` the semaphore is sized for now.
+    limit: AtomicUsize,
+    /// Permits still to take out of circulation after the limit was lowered while they were
+    /// lent out: the next released ones are forgotten instead of returned.
+    debt: Arc<AtomicUsize>,
+    /// The tier's `min_warm`.
+    min_warm: AtomicUsize,
+    /// Instances being started to reach `min_warm`.
+    warming: AtomicUsize,
+    /// The last call's time: a pool unused for `idle_remove` is not kept warm.
+    last_used: Mutex<Instant>,
+}
+
+/// A concurrency slot. Dropped, it goes back to the pool — unless the limit was lowered while
+/// it was lent out, in which case it leaves circulation.
+struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    debt: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let owed = self
+            .debt
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1))
+            .is_ok();
+        if let Some(permit) = self.permit.take()
+            && owed
+        {
+            permit.forget();
+        }
+    }
 }
 
 /// An instance lent out for one call; give it back with [`DeploymentPool::release`].
 pub struct Lease {
     instance: Instance,
-    _permit: OwnedSemaphorePermit,
+    _permit: Slot,
     /// How it was obtained.
     pub start: Start,
 }
@@ -96,7 +127,11 @@ impl DeploymentPool {
             deployment,
             spec,
             podman,
-            min_warm,
+            limit: AtomicUsize::new(max_concurrency.max(1)),
+            debt: Arc::default(),
+            min_warm: AtomicUsize::new(min_warm),
+            warming: AtomicUsize::new(0),
+            last_used: Mutex::new(Instant::now()),
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             waiting: AtomicUsize::new(0),
             max_waiting: settings.max_queue,
@@ -110,6 +145,37 @@ impl DeploymentPool {
     /// The deployment these instances run.
     pub fn deployment(&self) -> DeploymentId {
         self.deployment
+    }
+
+    /// Applies the tier's current `max_concurrency` and `min_warm` (cheap when unchanged). A
+    /// raised limit frees slots at once; a lowered one takes free slots away at once and the
+    /// rest as the calls holding them finish.
+    pub fn set_limits(&self, max_concurrency: usize, min_warm: usize) {
+        self.min_warm.store(min_warm, Ordering::SeqCst);
+        let new = max_concurrency.max(1);
+        let old = self.limit.swap(new, Ordering::SeqCst);
+        if new > old {
+            let mut grow = new - old;
+            // Slots still owed from an earlier lowering are cancelled first.
+            let _ = self
+                .debt
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |debt| {
+                    Some(debt - debt.min(new - old))
+                })
+                .map(|debt| grow -= debt.min(new - old));
+            if grow > 0 {
+                self.permits.add_permits(grow);
+            }
+        } else if new < old {
+            let shrink = old - new;
+            let forgotten = self.permits.forget_permits(shrink);
+            self.debt.fetch_add(shrink - forgotten, Ordering::SeqCst);
+        }
+    }
+
+    /// The concurrency limit in force.
+    pub fn concurrency_limit(&self) -> usize {
+        self.limit.load(Ordering::SeqCst)
     }
 
     /// Takes an instance: warm, else unpaused, else pre-created and started, else created and
@@ -132,6 +198,13 @@ impl DeploymentPool {
                 }
             }
         };
+        let permit = Slot {
+            permit: Some(permit),
+            debt: Arc::clone(&self.debt),
+        };
+        if let Ok(mut last) = self.last_used.lock() {
+            *last = Instant::now();
+        }
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         if let Some(mut idle) = idle {
             if !idle.paused {
@@ -186,6 +259,7 @@ impl DeploymentPool {
             outcome,
             Some(Status::Success | Status::Error | Status::NoResult)
         );
+
         if !healthy || self.retired.load(Ordering::SeqCst) {
             self.discard(instance);
         } else if let Ok(mut idle) = self.idle.lock() {
@@ -302,6 +376,57 @@ impl DeploymentPool {
         }
     }
 
+    /// Starts instances in the background until idle, busy and starting ones reach `min_warm`,
+    /// while the pool is in use (a call within `active_within`) and not retired.
+    fn keep_warm(self: &Arc<Self>, active_within: Duration) {
+        let min_warm = self.min_warm.load(Ordering::SeqCst);
+        if min_warm == 0 || self.retired.load(Ordering::SeqCst) {
+            return;
+        }
+        let recent = self
+            .last_used
+            .lock()
+            .map(|t| t.elapsed() < active_within)
+            .unwrap_or(false);
+        if !recent {
+            return;
+        }
+        let limit = self.limit.load(Ordering::SeqCst);
+        let busy = limit.saturating_sub(self.permits.available_permits());
+        let have = self.idle_count() + busy + self.warming.load(Ordering::SeqCst);
+        for _ in have..min_warm {
+            self.warming.fetch_add(1, Ordering::SeqCst);
+            let pool = Arc::clone(self);
+            tokio::spawn(async move {
+                let started = async {
+                    let mut instance = Instance::create(&pool.podman, pool.spec.clone()).await?;
+                    if let Err(err) = instance.start().await {
+                        pool.discard(instance);
+                        return Err(err);
+                    }
+                    Ok::<_, container::Error>(instance)
+                }
+                .await;
+                match started {
+                    Ok(instance) if !pool.retired.load(Ordering::SeqCst) => {
+                        if let Ok(mut idle) = pool.idle.lock() {
+                            idle.push(Idle {
+                                instance,
+                                since: Instant::now(),
+                                paused: false,
+                            });
+                        }
+                    }
+                    Ok(instance) => pool.discard(instance),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not start a warm instance (min_warm)");
+                    }
+                }
+                pool.warming.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    }
+
     /// How many instances are idle (warm or paused).
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map(|i| i.len()).unwrap_or(0)
@@ -374,6 +499,12 @@ impl Pools {
         Ok(pool)
     }
 
+    /// How many instances of `function`'s current pool are idle (warm or paused), if it has one.
+    pub fn idle_count(&self, function: FunctionId) -> Option<usize> {
+        let pools = self.pools.lock().ok()?;
+        pools.get(&function).map(|pool| pool.idle_count())
+    }
+
     /// Drops `function`'s pool (deleted or pending deletion).
     pub fn forget(&self, function: FunctionId) {
         if let Some(old) = self.pools.lock().ok().and_then(|mut p| p.remove(&function)) {
@@ -392,7 +523,13 @@ impl Pools {
         for pool in pools {
             let pause_before = now.checked_sub(self.settings.idle_pause);
             let remove_before = now.checked_sub(self.settings.idle_remove);
-            pool.reap(pause_before, remove_before, pool.min_warm).await;
+            pool.reap(
+                pause_before,
+                remove_before,
+                pool.min_warm.load(Ordering::SeqCst),
+            )
+            .await;
+            pool.keep_warm(self.settings.idle_remove);
         }
     }
 
@@ -406,5 +543,77 @@ impl Pools {
         for pool in pools {
             pool.retire();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(max_concurrency: usize) -> DeploymentPool {
+        let spec = InstanceSpec::new(
+            container::ImageRef::parse("localhost/test:v1").expect("an image reference"),
+            "f",
+            "d",
+            container::instance::RunMode::Exec {
+                command: vec!["/function/bootstrap".to_owned()],
+            },
+            "/nonexistent/runner",
+            "/nonexistent/sockets",
+        );
+        DeploymentPool::new(
+            DeploymentId::new(),
+            spec,
+            Podman::new(container::PodmanConfig::default()),
+            &PoolSettings {
+                max_queue: 0,
+                queue_timeout: Duration::from_millis(1),
+                idle_pause: Duration::from_secs(30),
+                idle_remove: Duration::from_secs(600),
+            },
+            max_concurrency,
+            0,
+        )
+    }
+
+    #[test]
+    fn a_raised_or_lowered_limit_changes_the_free_slots() {
+        let pool = pool(2);
+        assert_eq!(pool.permits.available_permits(), 2);
+        pool.set_limits(5, 1);
+        assert_eq!(
+            (pool.permits.available_permits(), pool.concurrency_limit()),
+            (5, 5)
+        );
+        assert_eq!(pool.min_warm.load(Ordering::SeqCst), 1);
+        pool.set_limits(1, 0);
+        assert_eq!(pool.permits.available_permits(), 1);
+        pool.set_limits(1, 0);
+        assert_eq!(pool.permits.available_permits(), 1);
+    }
+
+    #[test]
+    fn a_limit_lowered_while_slots_are_lent_takes_them_back_as_they_return() {
+        let pool = pool(3);
+        let held: Vec<_> = (0..3)
+            .map(|_| Slot {
+                permit: Some(
+                    pool.permits
+                        .clone()
+                        .try_acquire_owned()
+                        .expect("a free slot"),
+                ),
+                debt: Arc::clone(&pool.debt),
+            })
+            .collect();
+        pool.set_limits(1, 0);
+        assert_eq!(pool.debt.load(Ordering::SeqCst), 2);
+        // Raising it again cancels what is still owed before adding slots.
+        pool.set_limits(2, 0);
+        assert_eq!(pool.debt.load(Ordering::SeqCst), 1);
+        assert_eq!(pool.permits.available_permits(), 0);
+        drop(held);
+        assert_eq!(pool.debt.load(Ordering::SeqCst), 0);
+        assert_eq!(pool.permits.available_permits(), 2);
     }
 }

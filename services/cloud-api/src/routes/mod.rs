@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod auth;
+mod early_access;
 mod email_verification;
 mod executions;
 mod functions;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
         .configure(invoke::configure)
         .configure(auth::configure)
         .configure(email_verification::configure)
+        .configure(early_access::configure)
         .configure(functions::configure)
         .configure(executions::configure)
         .configure(api_keys::configure)

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod deletion;
+mod early_access;
 mod email_verification;
 mod executions;
 mod functions;
@@ -20,3 +21,4 @@ mod shutdown;
 mod stats;
 mod support;
 mod throttling;
+mod tiers;

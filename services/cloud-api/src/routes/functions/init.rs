@@ -28,9 +28,8 @@ pub struct InitRequest {
         (status = 201, description = "Created", body = InitView),
         (status = 200, description = "A function of this name already exists (`already_exists: true`)", body = InitView),
         (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
-        (status = 403, description = "`tier_limit`: the tier's `max_functions` is reached", body = web::openapi::ErrorEnvelope),
         (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
-        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "`tier_limit_exceeded`: the tier's `max_functions` is reached; or the account is blocked or deleted", body = web::openapi::ErrorEnvelope),
     ),
     security(("bearer" = []))
 )]
