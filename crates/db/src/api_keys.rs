@@ -1,15 +1,15 @@
 //! API keys of functions (SPEC §3.6) and the nonces that protect signed requests from replay.
 //!
 //! Secrets are stored only sealed (AES-256-GCM, by the caller); `Debug` prints their sizes. The
-//! replay check is one statement: [`remember_nonce`] inserts the nonce, and reports whether it
-//! was new, with `ON CONFLICT` on the primary key `(api_key_id, nonce)`; the same statement keeps
-//! `last_used_at` (at most one row update per key per minute), so a signed call costs one round
-//! trip.
+//! replay check is one prepared statement: [`remember_nonce`] inserts the nonce with
+//! `ON CONFLICT DO NOTHING` on the primary key `(api_key_id, nonce)` and reports whether it was
+//! new. `last_used_at` is kept apart, by [`touch_last_used`], which the service calls off the
+//! request path at most once a minute per key.
 
 use std::fmt;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Integer, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 
@@ -288,41 +288,58 @@ pub async fn delete_api_key(conn: &mut AsyncPgConnection, id: ApiKeyId) -> Resul
     Ok(n > 0)
 }
 
-#[derive(QueryableByName)]
-struct Fresh {
-    #[diesel(sql_type = Bool)]
-    fresh: bool,
-}
-
 /// Remembers `nonce` of key `key` until `expires_at` and says whether it was new: `false` is a
-/// replay (the same nonce within its window, on any replica). A row left over from an earlier,
-/// expired window is taken over. In the same statement, `last_used_at` is set to now when it is
-/// older than a minute (so a hot key is written at most once a minute).
+/// replay (the same nonce within its window, on any replica). The usual case is one prepared
+/// statement (`INSERT … ON CONFLICT DO NOTHING` on the primary key); only on a conflict does a
+/// second one take over a row left from an earlier, expired window (`now`).
 pub async fn remember_nonce(
     conn: &mut AsyncPgConnection,
     key: ApiKeyId,
     nonce: &str,
     expires_at: OffsetDateTime,
+    now: OffsetDateTime,
 ) -> Result<bool> {
-    let row: Fresh = diesel::sql_query(
-        "WITH ins AS ( \
-             INSERT INTO nonces (api_key_id, nonce, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (api_key_id, nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at \
-             WHERE nonces.expires_at < now() \
-             RETURNING 1 \
-         ), used AS ( \
-             UPDATE api_keys SET last_used_at = now() \
-             WHERE id = $1 AND EXISTS (SELECT 1 FROM ins) \
-               AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') \
-         ) \
-         SELECT EXISTS (SELECT 1 FROM ins) AS fresh",
+    let inserted = diesel::insert_into(nonces::table)
+        .values((
+            nonces::api_key_id.eq(key),
+            nonces::nonce.eq(nonce),
+            nonces::expires_at.eq(expires_at),
+        ))
+        .on_conflict((nonces::api_key_id, nonces::nonce))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted > 0 {
+        return Ok(true);
+    }
+    let taken_over = diesel::update(
+        nonces::table
+            .find((key, nonce))
+            .filter(nonces::expires_at.lt(now)),
     )
-    .bind::<SqlUuid, _>(key)
-    .bind::<Text, _>(nonce)
-    .bind::<Timestamptz, _>(expires_at)
-    .get_result(conn)
+    .set(nonces::expires_at.eq(expires_at))
+    .execute(conn)
     .await?;
-    Ok(row.fresh)
+    Ok(taken_over > 0)
+}
+
+/// Sets key `key`'s `last_used_at` to `now` unless it is already less than a minute older.
+pub async fn touch_last_used(
+    conn: &mut AsyncPgConnection,
+    key: ApiKeyId,
+    now: OffsetDateTime,
+) -> Result<()> {
+    diesel::update(
+        api_keys::table.find(key).filter(
+            api_keys::last_used_at
+                .is_null()
+                .or(api_keys::last_used_at.lt(now - time::Duration::MINUTE)),
+        ),
+    )
+    .set(api_keys::last_used_at.eq(now))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Deletes nonces that expired before `now`; how many.

@@ -25,7 +25,8 @@ async fn a_nonce_is_fresh_once_within_its_window_and_keeps_last_used() {
     let f = insert_function(&mut conn, &NewFunction::new(owner, "f", false))
         .await
         .unwrap();
-    let now = OffsetDateTime::now_utc();
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     let key = insert_api_key(&mut conn, &new_key(f.id, ApiKeyValidity::OneHour, now))
         .await
         .unwrap();
@@ -36,48 +37,65 @@ async fn a_nonce_is_fresh_once_within_its_window_and_keeps_last_used() {
 
     let until = now + Duration::minutes(5);
     assert!(
-        remember_nonce(&mut conn, key.id, "v1:a", until)
+        remember_nonce(&mut conn, key.id, "v1:a", until, now)
             .await
             .unwrap()
     );
     assert!(
-        !remember_nonce(&mut conn, key.id, "v1:a", until)
+        !remember_nonce(&mut conn, key.id, "v1:a", until, now)
             .await
             .unwrap()
     );
     assert!(
-        remember_nonce(&mut conn, other.id, "v1:a", until)
+        remember_nonce(&mut conn, other.id, "v1:a", until, now)
             .await
             .unwrap(),
         "nonces are per key"
     );
+    touch_last_used(&mut conn, key.id, now).await.unwrap();
     let used = find_api_key_with_owner(&mut conn, key.id)
         .await
         .unwrap()
         .unwrap();
-    assert!(used.0.last_used_at.is_some());
+    assert_eq!(used.0.last_used_at, Some(now));
     assert_eq!(used.1, owner);
+    touch_last_used(&mut conn, key.id, now + Duration::seconds(30))
+        .await
+        .unwrap();
+    let again = find_api_key_with_owner(&mut conn, key.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.0.last_used_at, Some(now), "at most once a minute");
+    touch_last_used(&mut conn, key.id, now + Duration::seconds(61))
+        .await
+        .unwrap();
+    let later = find_api_key_with_owner(&mut conn, key.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.0.last_used_at, Some(now + Duration::seconds(61)));
 
     // A leftover of an expired window is taken over; the purge drops expired rows only.
     let past = now - Duration::minutes(1);
     assert!(
-        remember_nonce(&mut conn, key.id, "v1:old", past)
+        remember_nonce(&mut conn, key.id, "v1:old", past, now)
             .await
             .unwrap()
     );
     assert!(
-        remember_nonce(&mut conn, key.id, "v1:old", until)
+        remember_nonce(&mut conn, key.id, "v1:old", until, now)
             .await
             .unwrap()
     );
     assert!(
-        remember_nonce(&mut conn, key.id, "v1:stale", past)
+        remember_nonce(&mut conn, key.id, "v1:stale", past, now)
             .await
             .unwrap()
     );
     assert_eq!(purge_expired_nonces(&mut conn, now).await.unwrap(), 1);
     assert!(
-        !remember_nonce(&mut conn, key.id, "v1:old", until)
+        !remember_nonce(&mut conn, key.id, "v1:old", until, now)
             .await
             .unwrap()
     );

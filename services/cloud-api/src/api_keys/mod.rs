@@ -5,8 +5,9 @@
 //! invoke path reads a key's decrypted HMAC key from an in-memory cache (keyed by key id, for
 //! `api_keys.cache_ttl_secs`); every change to a key (revoke, enable, roll, update, delete)
 //! drops it here and, through the `LISTEN/NOTIFY` invalidations, on every replica. So a warm
-//! signed call costs one PostgreSQL round trip: the nonce insert, which also keeps
-//! `last_used_at` (see `db::api_keys::remember_nonce`).
+//! signed call costs one PostgreSQL round trip: the nonce insert (one prepared statement, see
+//! `db::api_keys::remember_nonce`). `last_used_at` is written off the request path, at most
+//! once a minute per key and replica.
 
 mod views;
 
@@ -59,6 +60,8 @@ impl Default for ApiKeysConfig {
 
 /// What the signature check needs of a key, decrypted.
 struct CachedKey {
+    /// Unix seconds of this replica's last `last_used_at` write for the key (0: none yet).
+    touched: std::sync::atomic::AtomicI64,
     function_id: FunctionId,
     owner_id: UserId,
     is_active: bool,
@@ -333,6 +336,7 @@ impl ApiKeys {
             .map_err(ApiError::internal)?;
         let text = String::from_utf8(plain).map_err(ApiError::internal)?;
         let cached = Arc::new(CachedKey {
+            touched: std::sync::atomic::AtomicI64::new(0),
             function_id: key.function_id,
             owner_id,
             is_active: key.is_active,
@@ -400,17 +404,46 @@ impl ApiKeys {
         let expires_at =
             OffsetDateTime::from_unix_timestamp(token.expires_at).map_err(ApiError::internal)?;
         let mut conn = self.conn().await?;
-        let fresh = db::api_keys::remember_nonce(&mut conn, id, &token.token, expires_at).await?;
+        let fresh =
+            db::api_keys::remember_nonce(&mut conn, id, &token.token, expires_at, now).await?;
+        drop(conn);
         if !fresh {
             return Err(unauthenticated(
                 "signature_replayed",
                 "This nonce (or v0 signature) was already used within the signature window.",
             ));
         }
+        self.touch(id, &key, now);
         Ok(KeyAccess {
             key_id: id,
             function_id: function,
         })
+    }
+
+    /// Keeps `last_used_at` off the request path: at most once a minute per key and replica, a
+    /// background write (which itself skips a row written less than a minute ago).
+    fn touch(&self, id: ApiKeyId, key: &CachedKey, now: OffsetDateTime) {
+        use std::sync::atomic::Ordering;
+        let secs = now.unix_timestamp();
+        let last = key.touched.load(Ordering::Relaxed);
+        if secs - last < 60
+            || key
+                .touched
+                .compare_exchange(last, secs, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let written = match db::connect(&pool).await {
+                Ok(mut conn) => db::api_keys::touch_last_used(&mut conn, id, now).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = written {
+                tracing::warn!(api_key.id = %id, error = %err, "could not record an API key's last use");
+            }
+        });
     }
 
     /// Deletes expired nonces; how many.
