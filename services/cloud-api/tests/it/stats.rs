@@ -855,3 +855,73 @@ async fn retention_deletes_only_expired_executions_and_logs_and_keeps_rollups() 
         .expect("a pass");
     assert_eq!(again, cloud_api::workers::retention::PassReport::default());
 }
+
+// -- Concurrent writers -----------------------------------------------------------------------
+
+#[derive(Debug, PartialEq, Eq, QueryableByName)]
+struct Totals {
+    #[diesel(sql_type = BigInt)]
+    hourly: i64,
+    #[diesel(sql_type = BigInt)]
+    daily: i64,
+    #[diesel(sql_type = BigInt)]
+    executions: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_the_same_rollups_neither_deadlock_nor_lose_counts() {
+    let app = TestApp::builtin().start().await;
+    let me = owner(&app, "stats-concurrent", 3).await;
+    let now = OffsetDateTime::now_utc();
+    // Four writers, each with batches spanning the same functions and hours, in opposite orders:
+    // without sorted upserts two of them would lock the same rows in opposite orders.
+    let mut tasks = Vec::new();
+    for writer in 0..4_i64 {
+        let pool = app.state.pool.clone();
+        let functions = me.functions.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..15_i64 {
+                let mut batch = Vec::new();
+                for (i, f) in functions.iter().enumerate() {
+                    for hour in 0..6_i64 {
+                        let i = i64::try_from(i).expect("small");
+                        batch.push(execution(
+                            *f,
+                            now - Duration::hours(hour) - Duration::seconds(writer + round + i),
+                            ExecutionStatus::Success,
+                            i32::try_from(hour).expect("small"),
+                            false,
+                        ));
+                    }
+                }
+                if (writer + round) % 2 == 1 {
+                    batch.reverse();
+                }
+                let mut conn = db::connect(&pool).await.expect("a connection");
+                db::executions::insert_batch(&mut conn, &batch)
+                    .await
+                    .expect("no deadlock");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("the writer finished");
+    }
+    let mut conn = app.conn().await;
+    let totals: Totals = diesel::sql_query(
+        "SELECT (SELECT sum(invocations) FROM function_stats_hourly)::int8 AS hourly,
+                (SELECT sum(invocations) FROM function_stats_daily)::int8 AS daily,
+                (SELECT count(*) FROM executions) AS executions",
+    )
+    .get_result(&mut *conn)
+    .await
+    .expect("totals");
+    assert_eq!(
+        totals,
+        Totals {
+            hourly: 4 * 15 * 3 * 6,
+            daily: 4 * 15 * 3 * 6,
+            executions: 4 * 15 * 3 * 6,
+        }
+    );
+}
