@@ -311,7 +311,12 @@ impl Invoker {
                 ErrorCode::PayloadTooLarge,
                 "body_too_large",
                 format!("The request body is larger than {max_body} bytes."),
-            ));
+            )
+            .details(serde_json::json!({
+                "limit": "max_request_body_mb",
+                "allowed_bytes": max_body,
+                "tier": target.tier.name,
+            })));
         }
 
         let tier = &target.tier;
