@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 
 use utoipa::Modify;
 use utoipa::openapi::InfoBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
 /// The document, rendered once.
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| web::openapi::render(&openapi()));
@@ -22,6 +23,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ))
         .build();
     web::openapi::BearerAuth.modify(&mut doc);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-Api-Key",
+            "A signed invocation: X-Api-Key, X-Timestamp, X-Nonce and X-Signature (docs/API-KEYS.md)",
+        ))),
+    );
     doc
 }
 

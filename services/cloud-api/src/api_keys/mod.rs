@@ -22,7 +22,7 @@ use signing::{ApiKeySecret, Sealed, Sealer, SignedRequest, SigningKey, VerifyErr
 use time::OffsetDateTime;
 use web::{ApiError, Caller, ErrorCode};
 
-pub use views::{ApiKeyView, NewKeyView};
+pub use views::{ApiKeyEnvelope, ApiKeyView, NewKeyEnvelope, NewKeyView};
 
 use crate::identity::Invalidations;
 

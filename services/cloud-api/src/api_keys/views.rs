@@ -7,7 +7,7 @@ use signing::ApiKeySecret;
 use time::OffsetDateTime;
 
 /// A key as lists and changes show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     /// The key id (`X-Api-Key`).
     pub uuid: ApiKeyId,
@@ -20,6 +20,7 @@ pub struct ApiKeyView {
     /// `1h`, `1d`, `1w`, `1m` or `forever`.
     pub validity: ApiKeyValidity,
     /// `active`, `revoked` or `expired`.
+    #[schema(value_type = String, example = "active")]
     pub status: &'static str,
     /// Whether it is enabled (not revoked).
     pub is_active: bool,
@@ -64,7 +65,7 @@ impl ApiKeyView {
 }
 
 /// A new key with its secret, shown this once (the original's shape, plus `function_id`).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct NewKeyView {
     /// The key id.
     pub uuid: ApiKeyId,
@@ -97,4 +98,20 @@ impl NewKeyView {
             secret_key: secret.expose().to_owned(),
         }
     }
+}
+
+/// `{api_key}`: the answer of roll, update, enable and revoke.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyEnvelope {
+    /// The key, without its secret.
+    pub api_key: ApiKeyView,
+}
+
+/// `{api_key, warning}`: the answer of generate, the one time the secret is shown.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NewKeyEnvelope {
+    /// The key with its secret.
+    pub api_key: NewKeyView,
+    /// A reminder to store the secret now.
+    pub warning: &'static str,
 }

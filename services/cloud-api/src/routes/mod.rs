@@ -39,5 +39,9 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(email_verification::Doc::openapi());
     doc.merge(functions::Doc::openapi());
     doc.merge(executions::Doc::openapi());
+    doc.merge(stats::Doc::openapi());
+    doc.merge(api_keys::Doc::openapi());
+    doc.merge(early_access::Doc::openapi());
+    doc.merge(invoke::Doc::openapi());
     doc
 }

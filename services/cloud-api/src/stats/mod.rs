@@ -95,7 +95,7 @@ pub fn parse_count(
 }
 
 /// The totals of a period: the overview (`total_functions`) or one function's (the rest).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SummaryView {
     /// The caller's functions that are not deleted (overview only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -191,7 +191,7 @@ impl SummaryView {
 }
 
 /// One bucket of a series; `hour` or `day` names its start.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BucketView {
     /// Start of the hour (hourly series).
     #[serde(
@@ -242,6 +242,19 @@ pub async fn summary(
     })
 }
 
+/// A series: `{data: [...], hours: n}` or `{data: [...], days: n}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SeriesView {
+    /// The buckets, oldest first.
+    pub data: Vec<BucketView>,
+    /// How many hourly buckets (hourly series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours: Option<u32>,
+    /// How many daily buckets (daily series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+}
+
 /// A series of exactly `n` buckets of `width` ending with the one holding `now`, oldest first,
 /// zero-filled: `{data: [...], hours|days: n}`.
 pub async fn series(
@@ -250,7 +263,7 @@ pub async fn series(
     width: Width,
     n: u32,
     now: OffsetDateTime,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<SeriesView, ApiError> {
     let (step, last) = match width {
         Width::Hour => (Duration::HOUR, current_hour(now)),
         Width::Day => (Duration::DAY, current_day(now)),
@@ -258,10 +271,11 @@ pub async fn series(
     let from = last - step * (n - 1);
     let found = db::stats::series(conn, scope, width, from, last + step).await?;
     let data = fill(&found, width, from, step, n);
-    Ok(match width {
-        Width::Hour => json!({ "data": data, "hours": n }),
-        Width::Day => json!({ "data": data, "days": n }),
-    })
+    let (hours, days) = match width {
+        Width::Hour => (Some(n), None),
+        Width::Day => (None, Some(n)),
+    };
+    Ok(SeriesView { data, hours, days })
 }
 
 fn fill(

@@ -7,10 +7,10 @@ use time::OffsetDateTime;
 use web::{ApiError, Caller, PageQuery, ValidJson, ValidQuery};
 
 use crate::AppState;
-use crate::api_keys::{ApiKeyView, NewKeyView};
+use crate::api_keys::{ApiKeyEnvelope, ApiKeyView, NewKeyEnvelope, NewKeyView};
 
 /// `POST /api/apikey/generate` body.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct GenerateRequest {
     #[garde(skip)]
     function_id: FunctionId,
@@ -22,7 +22,7 @@ pub struct GenerateRequest {
 }
 
 /// `PUT /api/apikey/{key_id}/update` body.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct UpdateRequest {
     #[garde(length(min = 1, max = 255))]
     name: Option<String>,
@@ -36,6 +36,21 @@ fn view(key: &db::api_keys::ApiKey) -> ApiKeyView {
 
 /// `POST /api/apikey/generate` → 201 `{api_key: {uuid, name, validity, expires_at, created_at,
 /// secret_key}}`; the secret is shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/apikey/generate",
+    tag = "api-keys",
+    request_body = GenerateRequest,
+    responses(
+        (status = 201, description = "`{api_key: {uuid, name, validity, expires_at, created_at, secret_key}, warning}`; the secret is shown this once", body = crate::api_keys::NewKeyEnvelope),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 410, description = "Pending deletion", body = web::openapi::ErrorEnvelope),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn generate_api_key(
     state: Data<AppState>,
     caller: Caller,
@@ -46,13 +61,26 @@ pub async fn generate_api_key(
         .api_keys
         .generate(&caller, body.function_id, body.validity, body.name)
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "api_key": NewKeyView::new(&key, &secret),
-        "warning": "Store the secret key now: it is not shown again.",
-    })))
+    Ok(HttpResponse::Created().json(NewKeyEnvelope {
+        api_key: NewKeyView::new(&key, &secret),
+        warning: "Store the secret key now: it is not shown again.",
+    }))
 }
 
 /// `GET /api/apikey/{function_id}` → `{has_api_key, api_key}`: the current valid key, no secret.
+#[utoipa::path(
+    get,
+    path = "/api/apikey/{function_id}",
+    tag = "api-keys",
+    params(("function_id" = uuid::Uuid, Path, description = "The function's id")),
+    responses(
+        (status = 200, description = "`{has_api_key, api_key}`: the current valid key, without its secret"),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get_api_key(
     state: Data<AppState>,
     caller: Caller,
@@ -69,6 +97,19 @@ pub async fn get_api_key(
 }
 
 /// `GET /api/apikey/{function_id}/list` → one page: active, then revoked, then expired.
+#[utoipa::path(
+    get,
+    path = "/api/apikey/{function_id}/list",
+    tag = "api-keys",
+    params(("function_id" = uuid::Uuid, Path, description = "The function's id"), web::PageQuery),
+    responses(
+        (status = 200, description = "All keys: active, then revoked, then expired", body = web::Page<crate::api_keys::ApiKeyView>),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list_api_keys(
     state: Data<AppState>,
     caller: Caller,
@@ -85,16 +126,46 @@ pub async fn list_api_keys(
 }
 
 /// `PUT /api/apikey/{key_id}/roll` → `{api_key}` expiring one validity period from now.
+#[utoipa::path(
+    put,
+    path = "/api/apikey/{key_id}/roll",
+    tag = "api-keys",
+    params(("key_id" = uuid::Uuid, Path, description = "The API key's id")),
+    responses(
+        (status = 200, description = "`{api_key}` expiring one validity period from now", body = crate::api_keys::ApiKeyEnvelope),
+        (status = 404, description = "No such key on a function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn roll_api_key(
     state: Data<AppState>,
     caller: Caller,
     key_id: Path<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
     let key = state.api_keys.roll(&caller, key_id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "api_key": view(&key) })))
+    Ok(HttpResponse::Ok().json(ApiKeyEnvelope {
+        api_key: view(&key),
+    }))
 }
 
 /// `PUT /api/apikey/{key_id}/update` `{name?, validity?}` → `{api_key}`.
+#[utoipa::path(
+    put,
+    path = "/api/apikey/{key_id}/update",
+    tag = "api-keys",
+    params(("key_id" = uuid::Uuid, Path, description = "The API key's id")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "`{api_key}` renamed or with its new validity", body = crate::api_keys::ApiKeyEnvelope),
+        (status = 404, description = "No such key on a function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update_api_key(
     state: Data<AppState>,
     caller: Caller,
@@ -106,31 +177,77 @@ pub async fn update_api_key(
         .api_keys
         .update(&caller, key_id.into_inner(), body.name, body.validity)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "api_key": view(&key) })))
+    Ok(HttpResponse::Ok().json(ApiKeyEnvelope {
+        api_key: view(&key),
+    }))
 }
 
 /// `PUT /api/apikey/{key_id}/enable` → `{api_key}`; an expired key is 409 `api_key_expired`.
 /// (The original's `{name}` body is accepted and ignored.)
+#[utoipa::path(
+    put,
+    path = "/api/apikey/{key_id}/enable",
+    tag = "api-keys",
+    params(("key_id" = uuid::Uuid, Path, description = "The API key's id")),
+    responses(
+        (status = 200, description = "`{api_key}` active again", body = crate::api_keys::ApiKeyEnvelope),
+        (status = 404, description = "No such key on a function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 409, description = "`api_key_expired`: an expired key cannot be enabled", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn enable_api_key(
     state: Data<AppState>,
     caller: Caller,
     key_id: Path<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
     let key = state.api_keys.enable(&caller, key_id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "api_key": view(&key) })))
+    Ok(HttpResponse::Ok().json(ApiKeyEnvelope {
+        api_key: view(&key),
+    }))
 }
 
 /// `DELETE /api/apikey/{key_id}/revoke` → `{api_key}`, revoked; the row stays.
+#[utoipa::path(
+    delete,
+    path = "/api/apikey/{key_id}/revoke",
+    tag = "api-keys",
+    params(("key_id" = uuid::Uuid, Path, description = "The API key's id")),
+    responses(
+        (status = 200, description = "`{api_key}`, revoked; the row stays for history", body = crate::api_keys::ApiKeyEnvelope),
+        (status = 404, description = "No such key on a function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke_api_key(
     state: Data<AppState>,
     caller: Caller,
     key_id: Path<ApiKeyId>,
 ) -> Result<HttpResponse, ApiError> {
     let key = state.api_keys.revoke(&caller, key_id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "api_key": view(&key) })))
+    Ok(HttpResponse::Ok().json(ApiKeyEnvelope {
+        api_key: view(&key),
+    }))
 }
 
 /// `DELETE /api/apikey/{key_id}` → 200 `{uuid, deleted: true}`; the key is gone.
+#[utoipa::path(
+    delete,
+    path = "/api/apikey/{key_id}",
+    tag = "api-keys",
+    params(("key_id" = uuid::Uuid, Path, description = "The API key's id")),
+    responses(
+        (status = 200, description = "`{uuid, deleted: true}`"),
+        (status = 404, description = "No such key on a function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "Missing, malformed, expired or revoked token", body = web::openapi::ErrorEnvelope),
+        (status = 403, description = "Account blocked or deleted", body = web::openapi::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete_api_key(
     state: Data<AppState>,
     caller: Caller,

@@ -6,6 +6,20 @@ mod handlers;
 
 use actix_web::web::{ServiceConfig, delete, get, post, put};
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    handlers::generate_api_key,
+    handlers::get_api_key,
+    handlers::list_api_keys,
+    handlers::roll_api_key,
+    handlers::update_api_key,
+    handlers::enable_api_key,
+    handlers::revoke_api_key,
+    handlers::delete_api_key,
+))]
+pub struct Doc;
+
 /// Registers the routes (`generate` before the `{function_id}` ones).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route(

@@ -15,13 +15,18 @@ use crate::AppState;
 /// The rate counter's scope.
 const SCOPE: &str = "early_access";
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(request_early_access,))]
+pub struct Doc;
+
 /// Registers the route.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route("/api/early-access/request", post().to(request_early_access));
 }
 
 /// `POST /api/early-access/request` body.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, utoipa::ToSchema)]
 pub struct EarlyAccessRequest {
     /// Where the invitation goes.
     #[garde(email, length(max = 254))]
@@ -35,7 +40,7 @@ pub struct EarlyAccessRequest {
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RequestView {
     id: db::EarlyAccessRequestId,
     email: String,
@@ -59,6 +64,18 @@ impl RequestView {
 
 /// → 201 with the new request; 200 with the existing one for an email that already asked;
 /// 429 `rate_limited` with `Retry-After` past the per-address limit.
+#[utoipa::path(
+    post,
+    path = "/api/early-access/request",
+    tag = "early-access",
+    request_body = EarlyAccessRequest,
+    responses(
+        (status = 201, description = "The new request", body = RequestView),
+        (status = 200, description = "This email already asked: the existing request (`already_requested: true`)", body = RequestView),
+        (status = 422, description = "Field errors in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 429, description = "Too many requests from this address; see `Retry-After`", body = web::openapi::ErrorEnvelope),
+    )
+)]
 pub async fn request_early_access(
     state: Data<AppState>,
     client: ClientInfo,

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::invoke::Call;
 
 /// The original envelope: `{body?, query?, headers?, method?, path?}`.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct Envelope {
     #[serde(default)]
     body: Value,
@@ -27,6 +27,25 @@ struct Envelope {
 
 /// `POST /api/functions/{id}/invoke` → 200 `{success, result, status_code, headers,
 /// execution_id, duration_ms, cold_start}`; a failing function 502, a timeout 504.
+#[utoipa::path(
+    post,
+    path = "/api/functions/{id}/invoke",
+    tag = "invoke",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), ("X-Api-Key" = Option<String>, Header, description = "Signed call: the API key's id"), ("X-Timestamp" = Option<i64>, Header, description = "Signed call: unix seconds, within ±300 s"), ("X-Nonce" = Option<String>, Header, description = "Signed call (v1): random, at most 64 characters, never reused"), ("X-Signature" = Option<String>, Header, description = "Signed call: `v1=<base64 HMAC-SHA256>` (or the original's v0); see docs/API-KEYS.md")),
+    request_body = Envelope,
+    responses(
+        (status = 200, description = "`{success, result, status_code, headers, execution_id, duration_ms, cold_start}`"),
+        (status = 502, description = "The function failed: `{success: false, error, message, execution_id, duration_ms, cold_start}`"),
+        (status = 504, description = "The function timed out (same shape as 502)"),
+        (status = 401, description = "No or bad credentials for a non-public function; `signature_expired`, `signature_replayed`, `signature_invalid`, `api_key_invalid`", body = web::openapi::ErrorEnvelope),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 410, description = "Pending deletion", body = web::openapi::ErrorEnvelope),
+        (status = 413, description = "Body too large", body = web::openapi::ErrorEnvelope),
+        (status = 429, description = "Concurrency or `invocations_per_minute` limit reached; see `Retry-After`", body = web::openapi::ErrorEnvelope),
+        (status = 503, description = "No active deployment or the container engine is down; see `Retry-After`", body = web::openapi::ErrorEnvelope),
+    ),
+    security((), ("bearer" = []), ("api_key" = []))
+)]
 pub async fn invoke_function(
     state: Data<AppState>,
     users: Data<Users>,

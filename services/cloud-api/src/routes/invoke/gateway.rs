@@ -13,6 +13,24 @@ use crate::invoke::Call;
 
 /// `ANY /fn/{id}/{path}`: the real method, path, query, headers and body go to the function, and
 /// its real status, headers and body come back, with `X-Execution-Id`.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/fn/{id}/{tail}",
+    tag = "invoke",
+    params(("id" = uuid::Uuid, Path, description = "The function's id"), ("tail" = String, Path, description = "The path the function sees (may be empty: `/fn/{id}`)"), ("X-Api-Key" = Option<String>, Header, description = "Signed call: the API key's id"), ("X-Timestamp" = Option<i64>, Header, description = "Signed call: unix seconds, within ±300 s"), ("X-Nonce" = Option<String>, Header, description = "Signed call (v1): random, at most 64 characters, never reused"), ("X-Signature" = Option<String>, Header, description = "Signed call: `v1=<base64 HMAC-SHA256>` (or the original's v0); see docs/API-KEYS.md")),
+    responses(
+        (status = 200, description = "The function's own status, headers and body, with `X-Execution-Id` (any status)"),
+        (status = 502, description = "`function_error`, with `execution_id` in `details`", body = web::openapi::ErrorEnvelope),
+        (status = 504, description = "`function_timeout`", body = web::openapi::ErrorEnvelope),
+        (status = 401, description = "No or bad credentials for a non-public function; `signature_expired`, `signature_replayed`, `signature_invalid`, `api_key_invalid`", body = web::openapi::ErrorEnvelope),
+        (status = 404, description = "No such function of the caller's", body = web::openapi::ErrorEnvelope),
+        (status = 410, description = "Pending deletion", body = web::openapi::ErrorEnvelope),
+        (status = 413, description = "Body too large", body = web::openapi::ErrorEnvelope),
+        (status = 429, description = "Concurrency or `invocations_per_minute` limit reached; see `Retry-After`", body = web::openapi::ErrorEnvelope),
+        (status = 503, description = "No active deployment or the container engine is down; see `Retry-After`", body = web::openapi::ErrorEnvelope),
+    ),
+    security((), ("bearer" = []), ("api_key" = []))
+)]
 pub async fn invoke_function_http(
     state: Data<AppState>,
     users: Data<Users>,

@@ -17,6 +17,11 @@ use crate::AppState;
 use crate::api_keys::SignedCall;
 use crate::invoke::Access;
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(envelope::invoke_function, gateway::invoke_function_http))]
+pub struct Doc;
+
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route(

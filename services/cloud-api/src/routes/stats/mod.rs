@@ -7,6 +7,18 @@ mod overview;
 use actix_web::web::{ServiceConfig, get};
 use serde::Deserialize;
 
+/// This feature's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    overview::get_overview,
+    overview::get_overview_hourly,
+    overview::get_overview_daily,
+    function::get_function_stats,
+    function::get_function_hourly,
+    function::get_function_daily,
+))]
+pub struct Doc;
+
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route("/api/stats/overview", get().to(overview::get_overview))
