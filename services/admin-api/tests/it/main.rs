@@ -3,3 +3,4 @@
 mod guards;
 mod lifecycle;
 mod support;
+mod users;
