@@ -496,3 +496,154 @@ impl Response {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// cloud-api beside it
+
+/// A cloud-api in Keycloak mode on the same database, to see what admin writes do to users.
+pub struct CloudApi {
+    pub base_url: String,
+    client: reqwest::Client,
+    server: ServerHandle,
+    listener: tokio::task::JoinHandle<()>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A password cloud-api's rules accept.
+pub const USER_PASSWORD: &str = "Correct-Horse-Battery-9";
+
+impl CloudApi {
+    /// Starts cloud-api (Keycloak mode, client `cloud-api`) on `app`'s database.
+    pub async fn start(app: &TestApp) -> Self {
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = cloud_api::Config::load(None).expect("cloud-api's defaults");
+        config.base.database.url = SecretString::from(app.db_url().to_owned());
+        config.base.database.max_connections = 4;
+        config.paths.data_dir = data_dir.path().to_owned();
+        config.auth.provider = cloud_api::config::ProviderKind::Keycloak;
+        config.auth.keycloak.issuer_url = keycloak_issuer();
+        config.email.file_dir = data_dir.path().join("mail");
+        if let Ok(smtp) = smtp() {
+            config.email.smtp = Some(email::SmtpConfig::plain("127.0.0.1", smtp.port));
+        }
+        let state = cloud_api::AppState::build(&config)
+            .await
+            .expect("cloud-api's state");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("its address").port();
+        let factory_state = state.clone();
+        let server = HttpServer::new(move || cloud_api::app(factory_state.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(listener)
+            .expect("serve")
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let invalidations = tokio::spawn(
+            state
+                .identity
+                .invalidations()
+                .clone()
+                .listen(app.db_url().to_owned()),
+        );
+        Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            server: handle,
+            listener: invalidations,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// `method path` with an optional token and body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Response::read(request.send().await.expect("cloud-api answers")).await
+    }
+
+    /// Registers `email` with [`USER_PASSWORD`]; asserts 201.
+    pub async fn register(&self, email: &str) {
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/api/auth/register",
+                None,
+                Some(
+                    &serde_json::json!({"email": email, "password": USER_PASSWORD,
+                    "first_name": "Ada", "last_name": "Lovelace"}),
+                ),
+            )
+            .await;
+        assert_eq!(response.status, 201, "register {email}: {response:?}");
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(&serde_json::json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// `GET /api/auth/me`.
+    pub async fn me(&self, token: &str) -> Response {
+        self.call(reqwest::Method::GET, "/api/auth/me", Some(token), None)
+            .await
+    }
+}
+
+impl Drop for CloudApi {
+    fn drop(&mut self) {
+        self.listener.abort();
+        drop(self.server.stop(false));
+    }
+}
+
+impl TestApp {
+    /// The app's Keycloak client (Keycloak mode only).
+    pub fn keycloak_client(&self) -> &auth::keycloak::Keycloak {
+        match &self.state.auth.provider {
+            admin_api::state::Provider::Keycloak(kc) => kc,
+            admin_api::state::Provider::Builtin(_) => panic!("built-in mode"),
+        }
+    }
+
+    /// Deletes the Keycloak user with `email`, if any (best-effort cleanup).
+    pub async fn delete_keycloak_user(&self, email: &str) {
+        let admin = self.keycloak_client().admin();
+        if let Ok(Some(user)) = admin.find_user_by_email(email).await
+            && let Err(e) = admin.delete_user(&user.id).await
+        {
+            eprintln!("could not delete the Keycloak user of {email}: {e}");
+        }
+    }
+
+    /// Logs the realm's `dev-admin` (full_admin) or `dev-viewer` in through admin-api.
+    pub async fn keycloak_admin_token(&self, username: &str) -> String {
+        let response = self.login(username, &format!("{username}-password")).await;
+        assert_eq!(response.status, 200, "login {username}: {response:?}");
+        response.body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    }
+}

@@ -40,7 +40,9 @@ async fn list_filters_paginates_and_masks_emails() {
     app.get("/api/admin/users?page_size=101", &admin)
         .await
         .assert_error(422, "validation_failed");
-    let detail = app.get(&format!("/api/admin/users/{}", ada.id), &admin).await;
+    let detail = app
+        .get(&format!("/api/admin/users/{}", ada.id), &admin)
+        .await;
     assert_eq!(detail.body["email"], "ada.lovelace@example.test");
     app.get(
         &format!("/api/admin/users/{}", uuid::Uuid::new_v4()),
@@ -69,7 +71,11 @@ async fn block_ends_sessions_delete_schedules_functions_restore_cancels_all_audi
         auth::builtin::BuiltinProvider::new(&app.config().auth.builtin).expect("the provider");
 
     let blocked = app
-        .post(&format!("/api/admin/users/{}/block", user.id), Some(&admin), &json!({}))
+        .post(
+            &format!("/api/admin/users/{}/block", user.id),
+            Some(&admin),
+            &json!({}),
+        )
         .await;
     assert_eq!(blocked.status, 200, "{blocked:?}");
     assert_eq!(blocked.body["status"], "blocked");
@@ -81,11 +87,17 @@ async fn block_ends_sessions_delete_schedules_functions_restore_cancels_all_audi
         "the user's session ended"
     );
     let unblocked = app
-        .post(&format!("/api/admin/users/{}/unblock", user.id), Some(&admin), &json!({}))
+        .post(
+            &format!("/api/admin/users/{}/unblock", user.id),
+            Some(&admin),
+            &json!({}),
+        )
         .await;
     assert_eq!(unblocked.body["status"], "active");
 
-    let deleted = app.delete(&format!("/api/admin/users/{}", user.id), &admin).await;
+    let deleted = app
+        .delete(&format!("/api/admin/users/{}", user.id), &admin)
+        .await;
     assert_eq!(deleted.status, 200, "{deleted:?}");
     assert_eq!(deleted.body["status"], "deleted");
     let f = db::functions::find_function(&mut *app.conn().await, function.id)
@@ -94,23 +106,38 @@ async fn block_ends_sessions_delete_schedules_functions_restore_cancels_all_audi
         .unwrap();
     assert_eq!(f.status, FunctionStatus::PendingDeletion);
     // A deleted user cannot be unblocked, only restored.
-    app.post(&format!("/api/admin/users/{}/unblock", user.id), Some(&admin), &json!({}))
-        .await
-        .assert_error(409, "user_deleted");
+    app.post(
+        &format!("/api/admin/users/{}/unblock", user.id),
+        Some(&admin),
+        &json!({}),
+    )
+    .await
+    .assert_error(409, "user_deleted");
     let restored = app
-        .post(&format!("/api/admin/users/{}/restore", user.id), Some(&admin), &json!({}))
+        .post(
+            &format!("/api/admin/users/{}/restore", user.id),
+            Some(&admin),
+            &json!({}),
+        )
         .await;
     assert_eq!(restored.body["status"], "active");
     let f = db::functions::find_function(&mut *app.conn().await, function.id)
         .await
         .unwrap()
         .unwrap();
-    assert_ne!(f.status, FunctionStatus::PendingDeletion, "the deletion was cancelled");
+    assert_ne!(
+        f.status,
+        FunctionStatus::PendingDeletion,
+        "the deletion was cancelled"
+    );
 
     for action in ["user.block", "user.unblock", "user.delete", "user.restore"] {
         let rows = app.audit_rows(action).await;
         assert_eq!(rows.len(), 1, "{action}: {rows:?}");
-        assert_eq!(rows[0].target_id.as_deref(), Some(user.id.to_string().as_str()));
+        assert_eq!(
+            rows[0].target_id.as_deref(),
+            Some(user.id.to_string().as_str())
+        );
         assert_eq!(rows[0].actor_role.as_deref(), Some("full_admin"));
     }
     let delete_row = &app.audit_rows("user.delete").await[0];
@@ -133,7 +160,10 @@ async fn block_ends_sessions_delete_schedules_functions_restore_cancels_all_audi
         .get("/api/admin/audit?target_type=user&page_size=10", &admin)
         .await;
     assert_eq!(audit.body["total"], 4, "{audit:?}");
-    assert_eq!(audit.body["items"][0]["action"], "user.restore", "newest first");
+    assert_eq!(
+        audit.body["items"][0]["action"], "user.restore",
+        "newest first"
+    );
 }
 
 #[tokio::test]
@@ -160,7 +190,10 @@ async fn feature_roles_are_granted_into_the_next_token_and_removed() {
         .validate(&mut *app.conn().await, &token)
         .await
         .unwrap();
-    assert!(principal.roles.has_realm_role("beta-runtimes"), "{principal:?}");
+    assert!(
+        principal.roles.has_realm_role("beta-runtimes"),
+        "{principal:?}"
+    );
     app.post(&path, Some(&admin), &json!({"role": "root"}))
         .await
         .assert_error(422, "unknown_role");
