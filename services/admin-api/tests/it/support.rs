@@ -189,7 +189,7 @@ pub fn has_mail(recipient: &str) -> bool {
 
 /// A fixed HS256 key for the built-in provider (base64 of 32 bytes), so the test can mint
 /// sessions the app accepts.
-const SIGNING_KEY: &str = "YWRtaW4tYXBpLXRlc3Qtc2lnbmluZy1rZXktMzJieXRlcyE=";
+pub const SIGNING_KEY: &str = "YWRtaW4tYXBpLXRlc3Qtc2lnbmluZy1rZXktMzJieXRlcyE=";
 
 /// The database and data directory of one app.
 struct Shared {
