@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use crate::support::{SIGNING_KEY, TestApp};
 
 fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    let data = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().expect("a data directory");
     let mut child = Command::new(env!("CARGO_BIN_EXE_admin-api"))
         .arg("create-admin")
         .args(args)
@@ -22,12 +22,12 @@ fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Outpu
         child
             .stdin
             .take()
-            .unwrap()
+            .expect("stdin is piped")
             .write_all(input.as_bytes())
-            .unwrap();
+            .expect("write the password");
     }
     drop(child.stdin.take());
-    child.wait_with_output().unwrap()
+    child.wait_with_output().expect("admin-api exits")
 }
 
 #[tokio::test]
