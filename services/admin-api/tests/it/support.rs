@@ -500,61 +500,105 @@ impl Response {
 // ---------------------------------------------------------------------------------------------
 // cloud-api beside it
 
-/// A cloud-api in Keycloak mode on the same database, to see what admin writes do to users.
+/// cloud-api, the real binary, in Keycloak mode on the same database, to see what admin writes
+/// do to users of the public API. (A process, not a library: admin-api must not depend on
+/// cloud-api, see docs/ARCHITECTURE.md.)
 pub struct CloudApi {
     pub base_url: String,
     client: reqwest::Client,
-    server: ServerHandle,
-    listener: tokio::task::JoinHandle<()>,
+    child: std::process::Child,
     _data_dir: tempfile::TempDir,
 }
 
 /// A password cloud-api's rules accept.
 pub const USER_PASSWORD: &str = "Correct-Horse-Battery-9";
 
+/// The cloud-api binary of this workspace, built (or found up to date) now.
+fn cloud_api_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = std::process::Command::new(cargo)
+                .args([
+                    "build",
+                    "--locked",
+                    "--quiet",
+                    "-p",
+                    "cloud-api",
+                    "--bin",
+                    "cloud-api",
+                ])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo build -p cloud-api");
+            assert!(status.success(), "cargo build -p cloud-api failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            target.join("debug").join("cloud-api")
+        })
+        .clone()
+}
+
 impl CloudApi {
     /// Starts cloud-api (Keycloak mode, client `cloud-api`) on `app`'s database.
     pub async fn start(app: &TestApp) -> Self {
-        let data_dir = tempfile::tempdir().expect("a temporary data directory");
-        let mut config = cloud_api::Config::load(None).expect("cloud-api's defaults");
-        config.base.database.url = SecretString::from(app.db_url().to_owned());
-        config.base.database.max_connections = 4;
-        config.paths.data_dir = data_dir.path().to_owned();
-        config.auth.provider = cloud_api::config::ProviderKind::Keycloak;
-        config.auth.keycloak.issuer_url = keycloak_issuer();
-        config.email.file_dir = data_dir.path().join("mail");
-        if let Ok(smtp) = smtp() {
-            config.email.smtp = Some(email::SmtpConfig::plain("127.0.0.1", smtp.port));
-        }
-        let state = cloud_api::AppState::build(&config)
+        let binary = tokio::task::spawn_blocking(cloud_api_binary)
             .await
-            .expect("cloud-api's state");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("its address").port();
-        let factory_state = state.clone();
-        let server = HttpServer::new(move || cloud_api::app(factory_state.clone()))
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)
-            .expect("serve")
-            .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        let invalidations = tokio::spawn(
-            state
-                .identity
-                .invalidations()
-                .clone()
-                .listen(app.db_url().to_owned()),
-        );
-        Self {
+            .expect("build cloud-api");
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut command = std::process::Command::new(binary);
+        command
+            .env("DATABASE_URL", app.db_url())
+            .env("CLOUD_API_SERVER__PORT", port.to_string())
+            .env("CLOUD_API_SERVER__WORKERS", "1")
+            .env("CLOUD_API_DATABASE__MAX_CONNECTIONS", "4")
+            .env("CLOUD_API_PATHS__DATA_DIR", data_dir.path())
+            .env(
+                "CLOUD_API_INVOKE__SOCKET_ROOT",
+                data_dir.path().join("sockets"),
+            )
+            .env("CLOUD_API_AUTH__PROVIDER", "keycloak")
+            .env("CLOUD_API_AUTH__KEYCLOAK__ISSUER_URL", keycloak_issuer())
+            .env("CLOUD_API_EMAIL__FILE_DIR", data_dir.path().join("mail"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .current_dir(workspace_root());
+        if let Ok(smtp) = smtp() {
+            command
+                .env("CLOUD_API_EMAIL__SMTP__HOST", "127.0.0.1")
+                .env("CLOUD_API_EMAIL__SMTP__PORT", smtp.port.to_string())
+                .env("CLOUD_API_EMAIL__SMTP__TLS", "none");
+        }
+        let child = command.spawn().expect("start cloud-api");
+        let cloud = Self {
             base_url: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
-            server: handle,
-            listener: invalidations,
+            child,
             _data_dir: data_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Any answer of /health (200, or 503 while a dependency such as Podman is down) means
+        // the API is up; the Keycloak-backed routes are what these tests use.
+        while cloud
+            .client
+            .get(format!("{}/health", cloud.base_url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "cloud-api did not start within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        cloud
     }
 
     /// `method path` with an optional token and body.
@@ -613,8 +657,9 @@ impl CloudApi {
 
 impl Drop for CloudApi {
     fn drop(&mut self) {
-        self.listener.abort();
-        drop(self.server.stop(false));
+        // Ends only the process this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
