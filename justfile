@@ -60,7 +60,8 @@ schema:
 
 # Regenerate docs/openapi/*.json from the handlers' annotations (a test fails while they differ)
 openapi:
-    UPDATE_OPENAPI=1 cargo test --locked --quiet -p cloud-api --lib openapi
+    CP_UPDATE_OPENAPI=1 cargo test --locked --quiet -p cloud-api --lib openapi
+    CP_UPDATE_OPENAPI=1 cargo test --locked --quiet -p admin-api --lib openapi
 
 # Run a benchmark: `just bench NAME` runs bench/NAME.sh; without NAME, lists the benchmarks there are
 bench name="":

@@ -2,9 +2,16 @@
 //!
 //! A library plus a thin `main.rs`: tests and `main` build the same application with [`app`].
 
+pub mod audit;
+pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod early_access;
+pub mod feature_roles;
+pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod users;
 
 use actix_web::App;
 use actix_web::body::MessageBody;
@@ -28,4 +35,5 @@ pub fn app(
     web::app(state.shell.clone(), move |cfg| {
         routes::configure(cfg, state)
     })
+    .wrap(actix_web::middleware::from_fn(auth::resolve))
 }
