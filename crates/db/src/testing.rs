@@ -3,7 +3,7 @@
 //! processes), and clean up nothing by hand.
 //!
 //! The admin connection comes from `DATABASE_URL` (default [`DEFAULT_ADMIN_URL`], the cluster of
-//! `deploy/postgres.sh`). The template is named after [`crate::migrations::MIGRATIONS_FINGERPRINT`],
+//! `deploy/postgres.sh`). The template is named after [`crate::migrations::MIGRATIONS_FINGERPRINT`] and the embedded migrations' names,
 //! so changed migrations get a new template; it is built once, under a PostgreSQL advisory lock.
 //! A test database is dropped when its `TestDatabase` is; set `CP_KEEP_TEST_DB=1` to keep it
 //! for a post-mortem (its name is printed).
@@ -53,7 +53,7 @@ impl TestDatabase {
     pub async fn new() -> Self {
         let admin_url =
             std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
-        let template = format!("cp_template_{MIGRATIONS_FINGERPRINT}");
+        let template = template_name();
         let mut admin = match AsyncPgConnection::establish(&admin_url).await {
             Ok(conn) => conn,
             Err(e) => panic!(
@@ -145,6 +145,23 @@ mod blocking {
             .execute(&mut conn)?;
         Ok(())
     }
+}
+
+/// The template's name: the migration files' fingerprint, mixed with the names of the migrations
+/// this binary really embeds, so a binary built with stale embedded migrations (a reused
+/// `target/`) never picks up a template built from other ones, or the other way round.
+fn template_name() -> String {
+    use diesel::migration::MigrationSource;
+    let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&migrations::MIGRATIONS)
+        .unwrap_or_else(|e| panic!("the embedded migrations are unreadable: {e}"));
+    let mut hash: u64 = u64::from_str_radix(MIGRATIONS_FINGERPRINT, 16).unwrap_or(0);
+    for migration in embedded {
+        for b in migration.name().to_string().bytes().chain([0]) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("cp_template_{hash:016x}")
 }
 
 /// Creates the template database `template` unless it exists: under an advisory lock, migrate
