@@ -15,6 +15,7 @@ pub mod functions;
 pub mod identity;
 pub mod ids;
 pub mod migrations;
+pub mod observability;
 pub mod organizations;
 pub mod pagination;
 pub mod rollups;

@@ -4,6 +4,8 @@
 mod deployments;
 mod functions;
 mod migrations;
+mod observability;
+mod organizations;
 mod schema_rules;
 mod tiers;
 mod users;
