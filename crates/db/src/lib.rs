@@ -5,6 +5,7 @@
 mod error;
 mod pool;
 
+pub mod audit;
 pub mod auth_store;
 pub mod builds;
 pub mod deployments;

@@ -1,6 +1,6 @@
 //! The typed configuration of admin-api (see `config.default.toml` beside `Cargo.toml`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use web::config::BaseConfig;
@@ -11,6 +11,12 @@ pub struct Config {
     /// Server, database, CORS, telemetry and health settings.
     #[serde(flatten)]
     pub base: BaseConfig,
+    /// Files on disk.
+    pub paths: Paths,
+    /// How admins authenticate.
+    pub auth: AuthConfig,
+    /// Outgoing mail (temporary passwords, early-access invitations).
+    pub email: email::MailerConfig,
 }
 
 impl Config {
@@ -25,4 +31,37 @@ impl Config {
             Self::ENV_PREFIX,
         )
     }
+}
+
+/// `[paths]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Paths {
+    /// Where generated secrets live (shared with cloud-api: the built-in signing key).
+    pub data_dir: PathBuf,
+}
+
+/// Which identity provider holds the admins' credentials (the same as cloud-api's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// Admins are platform users with `users.admin_role` set by `admin-api create-admin`.
+    Builtin,
+    /// Keycloak, through the `admin-api` confidential client; roles come from the token.
+    Keycloak,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthConfig {
+    /// `builtin` or `keycloak`.
+    pub provider: ProviderKind,
+    /// The client id whose client roles count as admin roles, and that admin tokens must be
+    /// issued to (`admin-api`).
+    pub client_id: String,
+    /// The client whose client roles are the platform's feature roles (`cloud-api`).
+    pub feature_role_client: String,
+    /// The built-in provider (`signing_key` empty: read or generated in the data directory).
+    pub builtin: auth::builtin::BuiltinConfig,
+    /// Keycloak.
+    pub keycloak: auth::keycloak::KeycloakConfig,
 }

@@ -2,6 +2,8 @@
 //!
 //! A library plus a thin `main.rs`: tests and `main` build the same application with [`app`].
 
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod routes;
 pub mod state;

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
         Config::load,
         |config| &config.base,
         |config| async move {
-            let state = AppState::build(&config)?;
+            let state = AppState::build(&config).await?;
             web::serve(&config.base.server, move || app(state.clone())).await?;
             Ok(())
         },

@@ -1,10 +1,19 @@
-//! admin-api's routes, one folder per feature, each with its own `configure`.
+//! admin-api's routes, one module per feature, each with its own `configure`.
 
-use actix_web::web;
+use actix_web::web::{Data, ServiceConfig};
 
 use crate::AppState;
 
+mod me;
+mod observability;
+mod organizations;
+mod tiers;
+
 /// Registers every feature's routes and the state they share.
-pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    cfg.app_data(web::Data::new(state));
+pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
+    cfg.app_data(Data::new(state));
+    me::configure(cfg);
+    organizations::configure(cfg);
+    tiers::configure(cfg);
+    observability::configure(cfg);
 }

@@ -1,3 +1,5 @@
 //! admin-api's integration tests: one binary, a module per feature.
 
+mod guards;
 mod lifecycle;
+mod support;

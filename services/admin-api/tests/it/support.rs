@@ -1,0 +1,322 @@
+//! The test harness: [`TestApp`] runs the real admin-api (`admin_api::app`) on a free loopback
+//! port with its own migrated database and data directory, and hands out admin tokens:
+//! [`TestApp::full_admin_token`] and [`TestApp::viewer_token`].
+//!
+//! Built-in mode (the default): the two admins are platform users whose `admin_role` is set (as
+//! `admin-api create-admin` does), and their tokens come from a built-in admin-api session.
+//! Keycloak mode: the realm's `dev-admin` / `dev-viewer` log in through the `admin-api` client.
+//! Tests that need Keycloak or SMTP skip locally when the service is missing, and FAIL when `CI`
+//! is set. Overrides: `CP_KEYCLOAK_ISSUER`, `CP_SMTP_PORT`, `CP_LOCAL`.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::HttpServer;
+use actix_web::dev::ServerHandle;
+use admin_api::config::{Config, ProviderKind};
+use admin_api::{AppState, app};
+use auth::builtin::{BuiltinProvider, SessionMeta};
+use db::testing::TestDatabase;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+/// Whether this is a CI run (a missing service is then a failure, never a skip).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A missing service: a failure in CI, a printed notice (and `false`: skip) elsewhere.
+pub fn missing(service: &str, why: &str, start: &str) -> bool {
+    assert!(
+        !in_ci(),
+        "CI is set and {service} is unavailable: {why} (start it with `{start}`)"
+    );
+    eprintln!("NOTICE: skipping, {service} is unavailable: {why}. Run `{start}` to run this test.");
+    false
+}
+
+/// An email address no other test (or run) uses.
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+/// A fixed HS256 key for the built-in provider (base64 of 32 bytes), so the test can mint
+/// sessions the app accepts.
+const SIGNING_KEY: &str = "YWRtaW4tYXBpLXRlc3Qtc2lnbmluZy1rZXktMzJieXRlcyE=";
+
+/// The database and data directory of one app.
+struct Shared {
+    config: Config,
+    db: TestDatabase,
+    _data_dir: tempfile::TempDir,
+}
+
+type Tweak = Box<dyn FnOnce(&mut Config)>;
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    provider: ProviderKind,
+    tweaks: Vec<Tweak>,
+}
+
+impl TestAppBuilder {
+    /// Changes the configuration before the app is built.
+    pub fn configure(mut self, tweak: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// Starts the app on a fresh database.
+    pub async fn start(self) -> TestApp {
+        let db = TestDatabase::new().await;
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = Config::load(None).expect("the default configuration");
+        config.base.database.url = SecretString::from(db.url().to_owned());
+        config.base.database.max_connections = 8;
+        config.paths.data_dir = data_dir.path().to_owned();
+        config.auth.provider = self.provider;
+        config.auth.builtin.signing_key = SecretString::from(SIGNING_KEY.to_owned());
+        config.auth.keycloak.issuer_url = env_or(
+            "CP_KEYCLOAK_ISSUER",
+            "http://127.0.0.1:8180/realms/containerpub",
+        );
+        config.email.file_dir = data_dir.path().join("mail");
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
+        let shared = Arc::new(Shared {
+            config,
+            db,
+            _data_dir: data_dir,
+        });
+        TestApp::launch(shared).await
+    }
+}
+
+/// One running admin-api, with an HTTP client aimed at it.
+pub struct TestApp {
+    /// The app's state.
+    pub state: AppState,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    client: reqwest::Client,
+    server: ServerHandle,
+    shared: Arc<Shared>,
+}
+
+impl TestApp {
+    /// An app with the built-in provider.
+    pub fn builtin() -> TestAppBuilder {
+        TestAppBuilder {
+            provider: ProviderKind::Builtin,
+            tweaks: Vec::new(),
+        }
+    }
+
+    /// An app in Keycloak mode (check Keycloak is available first).
+    pub fn keycloak() -> TestAppBuilder {
+        TestAppBuilder {
+            provider: ProviderKind::Keycloak,
+            tweaks: Vec::new(),
+        }
+    }
+
+    async fn launch(shared: Arc<Shared>) -> Self {
+        let state = AppState::build(&shared.config)
+            .await
+            .expect("the application state");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        let factory_state = state.clone();
+        let server = HttpServer::new(move || app(factory_state.clone()))
+            .workers(1)
+            .disable_signals()
+            .shutdown_timeout(1)
+            .listen(listener)
+            .expect("serve on the bound port")
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let app = Self {
+            state,
+            base_url: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            server: handle,
+            shared,
+        };
+        app.wait_until_healthy().await;
+        app
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self
+                .client
+                .get(format!("{}/health", self.base_url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not healthy within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The configuration the app runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// A connection to the app's database.
+    pub async fn conn(&self) -> db::PooledConnection {
+        self.shared.db.conn().await
+    }
+
+    /// Inserts a platform user with `email` (and an admin role, as `create-admin` sets it).
+    pub async fn insert_user(&self, email: &str, role: Option<db::AdminRole>) -> db::users::User {
+        let mut new = db::users::NewUser::new(email, "Test", "User");
+        new.admin_role = role;
+        db::users::insert_user(&mut *self.conn().await, &new)
+            .await
+            .expect("insert a user")
+    }
+
+    /// A built-in admin-api access token for `user_id`, as a login would issue.
+    pub async fn builtin_token(&self, user_id: db::UserId) -> String {
+        let provider =
+            BuiltinProvider::new(&self.shared.config.auth.builtin).expect("the built-in provider");
+        let meta = SessionMeta {
+            client: "admin-api",
+            client_addr: None,
+            user_agent: None,
+        };
+        let tokens = provider
+            .open_session(&mut *self.conn().await, user_id, meta)
+            .await
+            .expect("open a session");
+        tokens.access_token.expose_secret().to_owned()
+    }
+
+    async fn admin_token(&self, role: db::AdminRole) -> String {
+        let user = self
+            .insert_user(&unique_email(role.as_str()), Some(role))
+            .await;
+        self.builtin_token(user.id).await
+    }
+
+    /// A token of a `full_admin`.
+    pub async fn full_admin_token(&self) -> String {
+        self.admin_token(db::AdminRole::FullAdmin).await
+    }
+
+    /// A token of a `viewer`.
+    pub async fn viewer_token(&self) -> String {
+        self.admin_token(db::AdminRole::Viewer).await
+    }
+
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Response::read(request.send().await.expect("the request reaches the app")).await
+    }
+
+    /// `GET path` with `token`.
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    /// `POST path` with `token` and a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.call(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("read the body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "a JSON body for {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The envelope's `error` code.
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts the status and the envelope's error code, and that the envelope is complete.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, error: &str) {
+        assert_eq!(
+            (self.status, self.error()),
+            (status, error),
+            "expected {status} {error}: {self:?}"
+        );
+        assert!(
+            self.body["request_id"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "the envelope has a request id: {self:?}"
+        );
+    }
+}
