@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 

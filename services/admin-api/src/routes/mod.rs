@@ -1,6 +1,8 @@
-//! admin-api's routes, one module per feature, each with its own `configure`.
+//! admin-api's routes, one module per feature, each with its own `configure` and its own part of
+//! the OpenAPI document (`openapi()`).
 
-use actix_web::web::{Data, ServiceConfig};
+use actix_web::HttpResponse;
+use actix_web::web::{Data, ServiceConfig, get};
 
 use crate::AppState;
 
@@ -12,8 +14,25 @@ mod tiers;
 /// Registers every feature's routes and the state they share.
 pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
     cfg.app_data(Data::new(state));
+    cfg.route("/openapi.json", get().to(openapi_json));
     me::configure(cfg);
     organizations::configure(cfg);
     tiers::configure(cfg);
     observability::configure(cfg);
+}
+
+/// Every route module's part of the OpenAPI document.
+pub(crate) fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
+    vec![
+        me::openapi(),
+        organizations::openapi(),
+        tiers::openapi(),
+        observability::openapi(),
+    ]
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::document_json())
 }
