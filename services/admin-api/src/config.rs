@@ -17,6 +17,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Outgoing mail (temporary passwords, early-access invitations).
     pub email: email::MailerConfig,
+    /// The Podman socket that observability counts function instances on (`[podman]`).
+    #[serde(default)]
+    pub podman: container::PodmanConfig,
 }
 
 impl Config {

@@ -43,6 +43,8 @@ pub struct AppState {
     pub auth: AdminAuth,
     /// Outgoing mail.
     pub mailer: email::Mailer,
+    /// Podman, read only: observability counts function instances there.
+    pub podman: container::Podman,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
                 feature_role_client: auth_config.feature_role_client.clone(),
             },
             mailer: email::Mailer::new(&config.email)?,
+            podman: container::Podman::new(config.podman.clone()),
             pool,
             shell,
         })

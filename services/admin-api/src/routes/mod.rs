@@ -6,6 +6,7 @@ use actix_web::web::{Data, ServiceConfig, get};
 
 use crate::AppState;
 
+mod input;
 mod me;
 mod observability;
 mod organizations;

@@ -1,12 +1,404 @@
-//! Placeholder for Engineer B's `observability` routes (issue 8, part B): B's branch replaces this file.
-//! The module must keep exposing `configure` and `openapi` (see `routes/mod.rs`).
+//! `/api/admin/observability/*` (SPEC §5): system events, errors and load.
+//!
+//! - `logs`: the `logs` table (system events of both services), filtered by minimum level,
+//!   action and time, newest first.
+//! - `errors`: error-level system events and executions that ended `error`, `timeout` or
+//!   `oom`, merged newest first.
+//! - `load`: invocations per minute and p50/p95 latency over a recent window (exact, from
+//!   `executions`), and the function instances Podman runs (containers labelled
+//!   `containerpub.replica`, counted per replica: `running` and `paused`). See docs/ADMIN.md,
+//!   "Observability".
 
-use actix_web::web::ServiceConfig;
+use std::collections::BTreeMap;
 
-/// Registers the observability routes (none yet).
-pub fn configure(_cfg: &mut ServiceConfig) {}
+use actix_web::HttpResponse;
+use actix_web::web::{Data, ServiceConfig, get};
+use container::podman::{ContainerFilter, ContainerStatus, ContainerSummary};
+use db::LogLevel;
+use db::observability::{self as obs, LogEntry, LogFilter};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use web::{ApiError, PageQuery, ValidQuery};
 
-/// This module's part of the OpenAPI document (empty yet).
+use super::input::{check_range, rfc3339_opt};
+use crate::AppState;
+use crate::auth::Reader;
+
+/// The label cloud-api puts on every function instance, naming the replica that owns it.
+pub const REPLICA_LABEL: &str = "containerpub.replica";
+
+/// This module's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     utoipa::openapi::OpenApiBuilder::new().build()
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.route("/api/admin/observability/logs", get().to(list_system_logs))
+        .route("/api/admin/observability/errors", get().to(list_errors))
+        .route("/api/admin/observability/load", get().to(get_load));
+}
+
+/// `?page&page_size&level&action&from&to`.
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(default)]
+pub struct LogsQuery {
+    #[garde(range(min = 1, max = 1_000_000))]
+    page: u32,
+    #[garde(range(min = 1, max = 100))]
+    page_size: u32,
+    /// Only events of this level or above.
+    #[garde(skip)]
+    level: Option<LogLevel>,
+    /// Only events of exactly this action.
+    #[garde(length(chars, min = 1, max = 200))]
+    action: Option<String>,
+    /// Only events at or after this instant (RFC 3339).
+    #[garde(skip)]
+    #[serde(deserialize_with = "rfc3339_opt")]
+    from: Option<OffsetDateTime>,
+    /// Only events before this instant (RFC 3339).
+    #[garde(skip)]
+    #[serde(deserialize_with = "rfc3339_opt")]
+    to: Option<OffsetDateTime>,
+}
+
+impl Default for LogsQuery {
+    fn default() -> Self {
+        let page = PageQuery::default();
+        Self {
+            page: page.page,
+            page_size: page.page_size,
+            level: None,
+            action: None,
+            from: None,
+            to: None,
+        }
+    }
+}
+
+/// A system event as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct LogView {
+    id: i64,
+    level: LogLevel,
+    action: String,
+    message: serde_json::Value,
+    service: Option<String>,
+    request_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl From<LogEntry> for LogView {
+    fn from(e: LogEntry) -> Self {
+        Self {
+            id: e.id,
+            level: e.level,
+            action: e.action,
+            message: e.message,
+            service: e.service,
+            request_id: e.request_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// `GET /api/admin/observability/logs` → a page of system events, newest first.
+pub async fn list_system_logs(
+    _: Reader,
+    state: Data<AppState>,
+    query: ValidQuery<LogsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    check_range(query.from, query.to)?;
+    let page = PageQuery {
+        page: query.page,
+        page_size: query.page_size,
+    };
+    let filter = LogFilter {
+        min_level: query.level,
+        action: query.action,
+        from: query.from,
+        to: query.to,
+    };
+    let mut conn = db::connect(&state.pool).await?;
+    let found = obs::list_logs(&mut conn, &filter, page.db_page()).await?;
+    let items = found.items.into_iter().map(LogView::from).collect();
+    Ok(HttpResponse::Ok().json(page.page(items, found.total)))
+}
+
+/// `?page&page_size&from&to`.
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(default)]
+pub struct ErrorsQuery {
+    #[garde(range(min = 1, max = 1_000_000))]
+    page: u32,
+    #[garde(range(min = 1, max = 100))]
+    page_size: u32,
+    #[garde(skip)]
+    #[serde(deserialize_with = "rfc3339_opt")]
+    from: Option<OffsetDateTime>,
+    #[garde(skip)]
+    #[serde(deserialize_with = "rfc3339_opt")]
+    to: Option<OffsetDateTime>,
+}
+
+impl Default for ErrorsQuery {
+    fn default() -> Self {
+        let page = PageQuery::default();
+        Self {
+            page: page.page,
+            page_size: page.page_size,
+            from: None,
+            to: None,
+        }
+    }
+}
+
+/// One error as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ErrorView {
+    /// `system` or `execution`.
+    source: String,
+    #[serde(with = "time::serde::rfc3339")]
+    occurred_at: OffsetDateTime,
+    /// The event's action, or `execution.error|timeout|oom`.
+    action: String,
+    message: Option<serde_json::Value>,
+    service: Option<String>,
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_id: Option<db::ExecutionId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    function_id: Option<db::FunctionId>,
+}
+
+/// `GET /api/admin/observability/errors` → a page of errors, newest first.
+pub async fn list_errors(
+    _: Reader,
+    state: Data<AppState>,
+    query: ValidQuery<ErrorsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    check_range(query.from, query.to)?;
+    let page = PageQuery {
+        page: query.page,
+        page_size: query.page_size,
+    };
+    let mut conn = db::connect(&state.pool).await?;
+    let found = obs::list_errors(&mut conn, query.from, query.to, page.db_page()).await?;
+    let items = found
+        .items
+        .into_iter()
+        .map(|e| ErrorView {
+            source: e.source,
+            occurred_at: e.occurred_at,
+            action: e.action,
+            message: e.message,
+            service: e.service,
+            request_id: e.request_id,
+            log_id: e.log_id,
+            execution_id: e.execution_id.map(db::ExecutionId::from_uuid),
+            function_id: e.function_id.map(db::FunctionId::from_uuid),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(page.page(items, found.total)))
+}
+
+/// `?window_minutes` (default 15, at most a day).
+#[derive(Debug, Deserialize, garde::Validate)]
+#[serde(default)]
+pub struct LoadQuery {
+    #[garde(range(min = 1, max = 1440))]
+    window_minutes: u32,
+}
+
+impl Default for LoadQuery {
+    fn default() -> Self {
+        Self { window_minutes: 15 }
+    }
+}
+
+/// Function instances on Podman, in total and per replica.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Instances {
+    /// Unpaused instances: serving a call, or idle and not yet paused.
+    pub running: u64,
+    /// Paused instances: warm, unpaused on the next call.
+    pub paused: u64,
+    /// `running + paused`: every warm instance.
+    pub warm: u64,
+    /// The same counts per replica (the `containerpub.replica` label).
+    pub by_replica: BTreeMap<String, ReplicaInstances>,
+}
+
+/// One replica's instances.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReplicaInstances {
+    /// Unpaused instances.
+    pub running: u64,
+    /// Paused instances.
+    pub paused: u64,
+}
+
+/// Counts the function instances among `containers`: those labelled with a replica, running
+/// or paused (created, stopping and exited containers are no instances that can serve).
+pub fn count_instances<'a>(
+    containers: impl IntoIterator<Item = (&'a BTreeMap<String, String>, &'a ContainerStatus)>,
+) -> Instances {
+    let mut counts = Instances::default();
+    for (labels, status) in containers {
+        let Some(replica) = labels.get(REPLICA_LABEL) else {
+            continue;
+        };
+        let per = counts.by_replica.entry(replica.clone()).or_default();
+        match status {
+            ContainerStatus::Running => {
+                counts.running += 1;
+                per.running += 1;
+            }
+            ContainerStatus::Paused => {
+                counts.paused += 1;
+                per.paused += 1;
+            }
+            _ => {}
+        }
+    }
+    counts.by_replica.retain(|_, r| r.running + r.paused > 0);
+    counts.warm = counts.running + counts.paused;
+    counts
+}
+
+/// The load: executions over the window, and the instances on Podman.
+#[derive(Debug, Serialize)]
+pub struct LoadView {
+    #[serde(with = "time::serde::rfc3339")]
+    from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    to: OffsetDateTime,
+    window_minutes: u32,
+    invocations: i64,
+    /// `invocations / window_minutes`.
+    invocations_per_minute: f64,
+    failures: i64,
+    cold_starts: i64,
+    p50_ms: Option<f64>,
+    p95_ms: Option<f64>,
+    /// Executions per UTC minute (only minutes that had some).
+    per_minute: Vec<MinuteView>,
+    /// `null` when Podman cannot be reached (then `instances_error` says so).
+    instances: Option<Instances>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instances_error: Option<&'static str>,
+}
+
+/// Executions started in one minute.
+#[derive(Debug, Serialize)]
+pub struct MinuteView {
+    #[serde(with = "time::serde::rfc3339")]
+    minute: OffsetDateTime,
+    invocations: i64,
+}
+
+/// `GET /api/admin/observability/load` → invocations per minute, p50/p95 latency and failures
+/// over the last `window_minutes`, and the running and paused function instances.
+pub async fn get_load(
+    _: Reader,
+    state: Data<AppState>,
+    query: ValidQuery<LoadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let window_minutes = query.window_minutes;
+    let now = OffsetDateTime::now_utc();
+    let mut conn = db::connect(&state.pool).await?;
+    let load = obs::load(&mut conn, now, Duration::minutes(window_minutes.into())).await?;
+    drop(conn);
+    let (instances, instances_error) = match state
+        .podman
+        .list_containers(&ContainerFilter::default())
+        .await
+    {
+        Ok(containers) => (
+            Some(count_instances(
+                containers
+                    .iter()
+                    .map(|c: &ContainerSummary| (&c.labels, &c.status)),
+            )),
+            None,
+        ),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not count function instances on Podman");
+            (None, Some("podman_unavailable"))
+        }
+    };
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "an invocation count far below 2^52"
+    )]
+    let invocations_per_minute = load.invocations as f64 / f64::from(window_minutes);
+    Ok(HttpResponse::Ok().json(LoadView {
+        from: load.from,
+        to: load.to,
+        window_minutes,
+        invocations: load.invocations,
+        invocations_per_minute,
+        failures: load.failures,
+        cold_starts: load.cold_starts,
+        p50_ms: load.p50_ms,
+        p95_ms: load.p95_ms,
+        per_minute: load
+            .per_minute
+            .into_iter()
+            .map(|m| MinuteView {
+                minute: m.minute,
+                invocations: m.invocations,
+            })
+            .collect(),
+        instances,
+        instances_error,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(
+        replica: Option<&str>,
+        status: ContainerStatus,
+    ) -> (BTreeMap<String, String>, ContainerStatus) {
+        let labels = replica
+            .map(|r| BTreeMap::from([(REPLICA_LABEL.to_owned(), r.to_owned())]))
+            .unwrap_or_default();
+        (labels, status)
+    }
+
+    #[test]
+    fn instances_are_running_or_paused_containers_of_a_replica() {
+        let containers = [
+            container(Some("a"), ContainerStatus::Running),
+            container(Some("a"), ContainerStatus::Paused),
+            container(Some("a"), ContainerStatus::Paused),
+            container(Some("b"), ContainerStatus::Running),
+            container(Some("b"), ContainerStatus::Exited),
+            container(Some("c"), ContainerStatus::Created),
+            container(None, ContainerStatus::Running),
+        ];
+        let counts = count_instances(containers.iter().map(|(l, s)| (l, s)));
+        assert_eq!((counts.running, counts.paused, counts.warm), (2, 2, 4));
+        assert_eq!(
+            counts.by_replica.keys().collect::<Vec<_>>(),
+            ["a", "b"],
+            "a replica without live instances is left out"
+        );
+        assert_eq!(
+            counts.by_replica["a"],
+            ReplicaInstances {
+                running: 1,
+                paused: 2
+            }
+        );
+    }
 }

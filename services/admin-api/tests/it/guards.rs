@@ -8,11 +8,50 @@ use serde_json::json;
 
 use crate::support::TestApp;
 
+/// A well-formed id of no row (Engineer B's rows).
+const ANY: &str = "00000000-0000-7000-8000-000000000000";
+
 /// Every route of admin-api except the unauthenticated auth endpoints.
 fn routes() -> Vec<(Method, String, bool)> {
     let rows: Vec<(Method, String, bool)> = vec![
         (Method::GET, "/api/admin/auth/me".into(), false),
         // --- Engineer B's routes (organizations, tiers, observability) ---
+        // Detail reads need an existing row: tests/it/{organizations,tiers}.rs check a viewer
+        // reads them. Writes are refused before the id is looked at, so any id does here.
+        (Method::GET, "/api/admin/organizations".into(), false),
+        (Method::POST, "/api/admin/organizations".into(), true),
+        (
+            Method::PATCH,
+            format!("/api/admin/organizations/{ANY}"),
+            true,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/admin/organizations/{ANY}"),
+            true,
+        ),
+        (
+            Method::PUT,
+            format!("/api/admin/organizations/{ANY}/tier"),
+            true,
+        ),
+        (
+            Method::POST,
+            format!("/api/admin/organizations/{ANY}/members"),
+            true,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/admin/organizations/{ANY}/members/{ANY}"),
+            true,
+        ),
+        (Method::GET, "/api/admin/tiers".into(), false),
+        (Method::POST, "/api/admin/tiers".into(), true),
+        (Method::PATCH, format!("/api/admin/tiers/{ANY}"), true),
+        (Method::DELETE, format!("/api/admin/tiers/{ANY}"), true),
+        (Method::GET, "/api/admin/observability/logs".into(), false),
+        (Method::GET, "/api/admin/observability/errors".into(), false),
+        (Method::GET, "/api/admin/observability/load".into(), false),
         // --- end of Engineer B's routes ---
     ];
     rows

@@ -2,4 +2,7 @@
 
 mod guards;
 mod lifecycle;
+mod observability;
+mod organizations;
 mod support;
+mod tiers;
