@@ -67,3 +67,17 @@ macro_rules! take_body {
     };
 }
 pub(crate) use take_body;
+
+/// `?page&page_size` as documented in the OpenAPI document (parsed as [`web::PageQuery`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "describes web::PageQuery in the OpenAPI document only"
+)]
+pub struct PageQueryParams {
+    /// 1-based page number (default 1).
+    page: Option<u32>,
+    /// Items per page, 1–100 (default 20).
+    page_size: Option<u32>,
+}

@@ -18,6 +18,7 @@ use db::LogLevel;
 use db::observability::{self as obs, LogEntry, LogFilter};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use web::{ApiError, PageQuery, ValidQuery};
 
 use super::input::{check_range, rfc3339_opt};
@@ -29,8 +30,12 @@ pub const REPLICA_LABEL: &str = "containerpub.replica";
 
 /// This module's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    utoipa::openapi::OpenApiBuilder::new().build()
+    ApiDoc::openapi()
 }
+
+#[derive(OpenApi)]
+#[openapi(paths(list_system_logs, list_errors, get_load))]
+struct ApiDoc;
 
 /// Registers the routes.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -40,15 +45,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// `?page&page_size&level&action&from&to`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     #[garde(range(min = 1, max = 1_000_000))]
     page: u32,
     #[garde(range(min = 1, max = 100))]
     page_size: u32,
-    /// Only events of this level or above.
+    /// Only events of this level or above: `debug`, `info`, `warn`, `error`.
     #[garde(skip)]
+    #[param(value_type = Option<String>)]
     level: Option<LogLevel>,
     /// Only events of exactly this action.
     #[garde(length(chars, min = 1, max = 200))]
@@ -78,9 +85,11 @@ impl Default for LogsQuery {
 }
 
 /// A system event as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LogView {
     id: i64,
+    /// `debug`, `info`, `warn` or `error`.
+    #[schema(value_type = String)]
     level: LogLevel,
     action: String,
     message: serde_json::Value,
@@ -104,7 +113,19 @@ impl From<LogEntry> for LogView {
     }
 }
 
+/// A page of system events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogPage {
+    items: Vec<LogView>,
+    page: u32,
+    page_size: u32,
+    total: i64,
+}
+
 /// `GET /api/admin/observability/logs` → a page of system events, newest first.
+#[utoipa::path(get, path = "/api/admin/observability/logs", tag = "observability",
+    security(("bearer" = [])), params(LogsQuery),
+    responses((status = 200, body = LogPage), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
 pub async fn list_system_logs(
     _: Reader,
     state: Data<AppState>,
@@ -124,21 +145,28 @@ pub async fn list_system_logs(
     };
     let mut conn = db::connect(&state.pool).await?;
     let found = obs::list_logs(&mut conn, &filter, page.db_page()).await?;
-    let items = found.items.into_iter().map(LogView::from).collect();
-    Ok(HttpResponse::Ok().json(page.page(items, found.total)))
+    Ok(HttpResponse::Ok().json(LogPage {
+        items: found.items.into_iter().map(LogView::from).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total: found.total,
+    }))
 }
 
 /// `?page&page_size&from&to`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct ErrorsQuery {
     #[garde(range(min = 1, max = 1_000_000))]
     page: u32,
     #[garde(range(min = 1, max = 100))]
     page_size: u32,
+    /// Only errors at or after this instant (RFC 3339).
     #[garde(skip)]
     #[serde(deserialize_with = "rfc3339_opt")]
     from: Option<OffsetDateTime>,
+    /// Only errors before this instant (RFC 3339).
     #[garde(skip)]
     #[serde(deserialize_with = "rfc3339_opt")]
     to: Option<OffsetDateTime>,
@@ -157,7 +185,7 @@ impl Default for ErrorsQuery {
 }
 
 /// One error as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorView {
     /// `system` or `execution`.
     source: String,
@@ -171,12 +199,26 @@ pub struct ErrorView {
     #[serde(skip_serializing_if = "Option::is_none")]
     log_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
     execution_id: Option<db::ExecutionId>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Uuid)]
     function_id: Option<db::FunctionId>,
 }
 
+/// A page of errors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorPage {
+    items: Vec<ErrorView>,
+    page: u32,
+    page_size: u32,
+    total: i64,
+}
+
 /// `GET /api/admin/observability/errors` → a page of errors, newest first.
+#[utoipa::path(get, path = "/api/admin/observability/errors", tag = "observability",
+    security(("bearer" = [])), params(ErrorsQuery),
+    responses((status = 200, body = ErrorPage), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
 pub async fn list_errors(
     _: Reader,
     state: Data<AppState>,
@@ -190,7 +232,7 @@ pub async fn list_errors(
     };
     let mut conn = db::connect(&state.pool).await?;
     let found = obs::list_errors(&mut conn, query.from, query.to, page.db_page()).await?;
-    let items = found
+    let items: Vec<ErrorView> = found
         .items
         .into_iter()
         .map(|e| ErrorView {
@@ -205,13 +247,20 @@ pub async fn list_errors(
             function_id: e.function_id.map(db::FunctionId::from_uuid),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(page.page(items, found.total)))
+    Ok(HttpResponse::Ok().json(ErrorPage {
+        items,
+        page: page.page,
+        page_size: page.page_size,
+        total: found.total,
+    }))
 }
 
 /// `?window_minutes` (default 15, at most a day).
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct LoadQuery {
+    /// The window, in minutes before now (1–1440, default 15).
     #[garde(range(min = 1, max = 1440))]
     window_minutes: u32,
 }
@@ -223,7 +272,7 @@ impl Default for LoadQuery {
 }
 
 /// Function instances on Podman, in total and per replica.
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Instances {
     /// Unpaused instances: serving a call, or idle and not yet paused.
     pub running: u64,
@@ -236,7 +285,7 @@ pub struct Instances {
 }
 
 /// One replica's instances.
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ReplicaInstances {
     /// Unpaused instances.
     pub running: u64,
@@ -273,7 +322,7 @@ pub fn count_instances<'a>(
 }
 
 /// The load: executions over the window, and the instances on Podman.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LoadView {
     #[serde(with = "time::serde::rfc3339")]
     from: OffsetDateTime,
@@ -291,12 +340,14 @@ pub struct LoadView {
     per_minute: Vec<MinuteView>,
     /// `null` when Podman cannot be reached (then `instances_error` says so).
     instances: Option<Instances>,
+    /// `podman_unavailable` when `instances` is `null`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     instances_error: Option<&'static str>,
 }
 
 /// Executions started in one minute.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MinuteView {
     #[serde(with = "time::serde::rfc3339")]
     minute: OffsetDateTime,
@@ -305,6 +356,9 @@ pub struct MinuteView {
 
 /// `GET /api/admin/observability/load` → invocations per minute, p50/p95 latency and failures
 /// over the last `window_minutes`, and the running and paused function instances.
+#[utoipa::path(get, path = "/api/admin/observability/load", tag = "observability",
+    security(("bearer" = [])), params(LoadQuery),
+    responses((status = 200, body = LoadView), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
 pub async fn get_load(
     _: Reader,
     state: Data<AppState>,

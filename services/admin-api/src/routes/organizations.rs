@@ -14,16 +14,31 @@ use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use web::{ApiError, ErrorCode, PageQuery, ValidQuery};
 
-use super::input::{Body, double_option, field_error, take_body, trimmed_name};
+use super::input::{Body, PageQueryParams, double_option, field_error, take_body, trimmed_name};
 use crate::AppState;
 use crate::audit;
 use crate::auth::{Reader, Writer};
 
+#[derive(OpenApi)]
+#[openapi(paths(
+    list_organizations,
+    create_organization,
+    get_organization,
+    update_organization,
+    delete_organization,
+    set_organization_tier,
+    list_members,
+    add_member,
+    remove_member
+))]
+struct ApiDoc;
+
 /// This module's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    utoipa::openapi::OpenApiBuilder::new().build()
+    ApiDoc::openapi()
 }
 
 /// Registers the routes.
@@ -58,13 +73,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// An organization as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizationView {
+    #[schema(value_type = String, format = Uuid)]
     id: OrganizationId,
     name: String,
     description: Option<String>,
+    /// The member with role `owner`.
+    #[schema(value_type = Option<String>, format = Uuid)]
     owner_id: Option<UserId>,
+    /// The tier of every member; `null`: each member's own tier, else the default.
+    #[schema(value_type = Option<String>, format = Uuid)]
     tier_id: Option<TierId>,
+    /// Only in the detail (`GET /api/admin/organizations/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     member_count: Option<i64>,
     #[serde(with = "time::serde::rfc3339")]
@@ -89,12 +110,16 @@ impl From<Organization> for OrganizationView {
 }
 
 /// A member as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
+    #[schema(value_type = String, format = Uuid)]
     user_id: UserId,
+    /// `owner` or `member`.
     role: String,
     first_name: String,
     last_name: String,
+    /// `active`, `blocked` or `deleted`.
+    #[schema(value_type = String)]
     status: UserStatus,
     #[serde(with = "time::serde::rfc3339")]
     joined_at: OffsetDateTime,
@@ -111,6 +136,24 @@ impl From<Member> for MemberView {
             joined_at: m.joined_at,
         }
     }
+}
+
+/// A page of organizations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationPage {
+    items: Vec<OrganizationView>,
+    page: u32,
+    page_size: u32,
+    total: i64,
+}
+
+/// A page of members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberPage {
+    items: Vec<MemberView>,
+    page: u32,
+    page_size: u32,
+    total: i64,
 }
 
 fn organization_not_found() -> ApiError {
@@ -181,8 +224,9 @@ async fn check_tier(
 }
 
 /// `?page&page_size&search`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[garde(range(min = 1, max = 1_000_000))]
     page: u32,
@@ -214,6 +258,9 @@ impl ListQuery {
 }
 
 /// `GET /api/admin/organizations` → a page of organizations, by name.
+#[utoipa::path(get, path = "/api/admin/organizations", tag = "organizations",
+    security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = OrganizationPage), (status = 401, description = "Not authenticated"), (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn list_organizations(
     _: Reader,
     state: Data<AppState>,
@@ -236,6 +283,9 @@ pub async fn list_organizations(
 }
 
 /// `GET /api/admin/organizations/{id}` → the organization with its member count.
+#[utoipa::path(get, path = "/api/admin/organizations/{id}", tag = "organizations",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization")),
+    responses((status = 200, body = OrganizationView), (status = 401, description = "Not authenticated"), (status = 404, description = "No such organization")))]
 pub async fn get_organization(
     _: Reader,
     state: Data<AppState>,
@@ -253,7 +303,7 @@ pub async fn get_organization(
 }
 
 /// Body of `POST /api/admin/organizations`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganization {
     #[garde(length(chars, min = 1, max = 100))]
@@ -262,12 +312,19 @@ pub struct CreateOrganization {
     description: Option<String>,
     /// Becomes a member with role `owner`.
     #[garde(skip)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     owner_id: Option<UserId>,
     #[garde(skip)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     tier_id: Option<TierId>,
 }
 
 /// `POST /api/admin/organizations` → 201 and the organization; the owner, if given, joins it.
+#[utoipa::path(post, path = "/api/admin/organizations", tag = "organizations",
+    security(("bearer" = [])), request_body = CreateOrganization,
+    responses((status = 201, body = OrganizationView), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"),
+              (status = 409, description = "`organization_name_taken`, or `already_in_organization` for the owner"),
+              (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn create_organization(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -313,21 +370,29 @@ pub async fn create_organization(
 
 /// Body of `PATCH /api/admin/organizations/{id}`: only the fields present change; `null`
 /// clears `description` or `owner_id`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
     #[garde(length(chars, min = 1, max = 100))]
     name: Option<String>,
+    /// A new description, or `null` to clear it.
     #[serde(default, deserialize_with = "double_option")]
     #[garde(inner(length(chars, max = 1000)))]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// A new owner (a member of this organization, or of none), or `null` for none.
     #[serde(default, deserialize_with = "double_option")]
     #[garde(skip)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     owner_id: Option<Option<UserId>>,
 }
 
 /// `PATCH /api/admin/organizations/{id}` → the changed organization.
+#[utoipa::path(patch, path = "/api/admin/organizations/{id}", tag = "organizations",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization")), request_body = UpdateOrganization,
+    responses((status = 200, body = OrganizationView), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"), (status = 404, description = "No such organization"),
+              (status = 409, description = "`organization_name_taken`, or `already_in_organization` for the owner"),
+              (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn update_organization(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -383,6 +448,9 @@ pub async fn update_organization(
 }
 
 /// `DELETE /api/admin/organizations/{id}` → 204; its memberships go, the users stay.
+#[utoipa::path(delete, path = "/api/admin/organizations/{id}", tag = "organizations",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization")),
+    responses((status = 204, description = "Deleted with its memberships"), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"), (status = 404, description = "No such organization")))]
 pub async fn delete_organization(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -413,14 +481,18 @@ pub async fn delete_organization(
 
 /// Body of `PUT /api/admin/organizations/{id}/tier`: a tier id, or `null` for none (each member's
 /// own tier, else the default).
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTier {
     #[garde(skip)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     tier_id: Option<TierId>,
 }
 
 /// `PUT /api/admin/organizations/{id}/tier` → the organization with its new tier.
+#[utoipa::path(put, path = "/api/admin/organizations/{id}/tier", tag = "organizations",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization")), request_body = SetTier,
+    responses((status = 200, body = OrganizationView), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"), (status = 404, description = "No such organization"), (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn set_organization_tier(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -459,6 +531,9 @@ pub async fn set_organization_tier(
 }
 
 /// `GET /api/admin/organizations/{id}/members` → a page of members, in the order they joined.
+#[utoipa::path(get, path = "/api/admin/organizations/{id}/members", tag = "organizations",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization"), PageQueryParams),
+    responses((status = 200, body = MemberPage), (status = 401, description = "Not authenticated"), (status = 404, description = "No such organization"), (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn list_members(
     _: Reader,
     state: Data<AppState>,
@@ -471,20 +546,28 @@ pub async fn list_members(
         .await?
         .ok_or_else(organization_not_found)?;
     let members = orgs::list_members(&mut conn, id, page.db_page()).await?;
-    let items = members.items.into_iter().map(MemberView::from).collect();
-    Ok(HttpResponse::Ok().json(page.page(items, members.total)))
+    Ok(HttpResponse::Ok().json(MemberPage {
+        items: members.items.into_iter().map(MemberView::from).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total: members.total,
+    }))
 }
 
 /// Body of `POST /api/admin/organizations/{id}/members`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     #[garde(skip)]
+    #[schema(value_type = String, format = Uuid)]
     user_id: UserId,
 }
 
 /// `POST /api/admin/organizations/{id}/members` → 201 and the member; 409
 /// `already_in_organization` when the user is a member of this or another organization.
+#[utoipa::path(post, path = "/api/admin/organizations/{id}/members", tag = "organizations",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization")), request_body = AddMember,
+    responses((status = 201, body = MemberView), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"), (status = 404, description = "No such organization"), (status = 409, description = "`already_in_organization`: the user is a member of an organization"), (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn add_member(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -520,6 +603,11 @@ pub async fn add_member(
 
 /// `DELETE /api/admin/organizations/{id}/members/{user_id}` → 204; 404 when the user is not a
 /// member (an owner who leaves leaves the organization without owner).
+#[utoipa::path(delete, path = "/api/admin/organizations/{id}/members/{user_id}", tag = "organizations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The organization"), ("user_id" = String, Path, format = Uuid, description = "The member")),
+    responses((status = 204, description = "Removed"), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"),
+              (status = 404, description = "No such organization, or the user is not a member")))]
 pub async fn remove_member(
     Writer(admin): Writer,
     state: Data<AppState>,

@@ -9,16 +9,21 @@ use diesel_async::AsyncConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
+use utoipa::{OpenApi, ToSchema};
 use web::{ApiError, ErrorCode, PageQuery, ValidQuery};
 
-use super::input::{Body, double_option, field_error, take_body, trimmed_name};
+use super::input::{Body, PageQueryParams, double_option, field_error, take_body, trimmed_name};
 use crate::AppState;
 use crate::audit;
 use crate::auth::{Reader, Writer};
 
+#[derive(OpenApi)]
+#[openapi(paths(list_tiers, create_tier, get_tier, update_tier, delete_tier))]
+struct ApiDoc;
+
 /// This module's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    utoipa::openapi::OpenApiBuilder::new().build()
+    ApiDoc::openapi()
 }
 
 /// Registers the routes.
@@ -31,8 +36,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// A tier as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TierView {
+    #[schema(value_type = String, format = Uuid)]
     id: TierId,
     name: String,
     description: Option<String>,
@@ -48,6 +54,7 @@ pub struct TierView {
     max_request_body_mb: i32,
     cpu_millicores: i32,
     is_default: bool,
+    /// Only in the detail (`GET /api/admin/tiers/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<UsageView>,
     #[serde(with = "time::serde::rfc3339")]
@@ -57,7 +64,7 @@ pub struct TierView {
 }
 
 /// Who uses a tier directly.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageView {
     users: i64,
     organizations: i64,
@@ -88,6 +95,15 @@ impl From<Tier> for TierView {
     }
 }
 
+/// A page of tiers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierPage {
+    items: Vec<TierView>,
+    page: u32,
+    page_size: u32,
+    total: i64,
+}
+
 fn tier_not_found() -> ApiError {
     ApiError::not_found("tier")
 }
@@ -105,6 +121,9 @@ fn write_error(err: db::Error) -> ApiError {
 }
 
 /// `GET /api/admin/tiers` → a page of tiers, by name.
+#[utoipa::path(get, path = "/api/admin/tiers", tag = "tiers",
+    security(("bearer" = [])), params(PageQueryParams),
+    responses((status = 200, body = TierPage), (status = 401, description = "Not authenticated"), (status = 422, description = "Bad page")))]
 pub async fn list_tiers(
     _: Reader,
     state: Data<AppState>,
@@ -112,11 +131,18 @@ pub async fn list_tiers(
 ) -> Result<HttpResponse, ApiError> {
     let mut conn = db::connect(&state.pool).await?;
     let found = tiers::list_tiers(&mut conn, page.db_page()).await?;
-    let items = found.items.into_iter().map(TierView::from).collect();
-    Ok(HttpResponse::Ok().json(page.page(items, found.total)))
+    Ok(HttpResponse::Ok().json(TierPage {
+        items: found.items.into_iter().map(TierView::from).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total: found.total,
+    }))
 }
 
 /// `GET /api/admin/tiers/{id}` → the tier and how many users and organizations use it.
+#[utoipa::path(get, path = "/api/admin/tiers/{id}", tag = "tiers",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The tier")),
+    responses((status = 200, body = TierView), (status = 401, description = "Not authenticated"), (status = 404, description = "No such tier")))]
 pub async fn get_tier(
     _: Reader,
     state: Data<AppState>,
@@ -173,7 +199,7 @@ macro_rules! with_limits {
 
 with_limits! {
 /// Body of `POST /api/admin/tiers`.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTier {
     #[garde(length(chars, min = 1, max = 64))]
@@ -199,6 +225,10 @@ fn check_min_warm(min_warm: i32, max_concurrency: i32) -> Result<(), ApiError> {
 }
 
 /// `POST /api/admin/tiers` → 201 and the tier.
+#[utoipa::path(post, path = "/api/admin/tiers", tag = "tiers",
+    security(("bearer" = [])), request_body = CreateTier,
+    responses((status = 201, body = TierView), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"),
+              (status = 409, description = "`tier_name_taken`"), (status = 422, description = "Invalid input (a limit out of range, `min_warm` above `max_concurrency`); field errors in `details`")))]
 pub async fn create_tier(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -248,13 +278,15 @@ pub async fn create_tier(
 
 with_limits! {
 /// Body of `PATCH /api/admin/tiers/{id}`: only the fields present change.
-#[derive(Debug, Deserialize, garde::Validate)]
+#[derive(Debug, Deserialize, garde::Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTier {
     #[garde(length(chars, min = 1, max = 64))]
     name: Option<String>,
+    /// A new description, or `null` to clear it.
     #[serde(default, deserialize_with = "double_option")]
     #[garde(inner(length(chars, max = 1000)))]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// `true` makes it the default tier; `false` is refused (make another tier the default).
     #[garde(skip)]
@@ -263,6 +295,10 @@ pub struct UpdateTier {
 }
 
 /// `PATCH /api/admin/tiers/{id}` → the changed tier.
+#[utoipa::path(patch, path = "/api/admin/tiers/{id}", tag = "tiers",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The tier")), request_body = UpdateTier,
+    responses((status = 200, body = TierView), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"), (status = 404, description = "No such tier"),
+              (status = 409, description = "`tier_name_taken`"), (status = 422, description = "Invalid input (a limit out of range, `min_warm` above `max_concurrency`); field errors in `details`")))]
 pub async fn update_tier(
     Writer(admin): Writer,
     state: Data<AppState>,
@@ -337,6 +373,10 @@ fn tier_in_use(message: String, details: serde_json::Value) -> ApiError {
 
 /// `DELETE /api/admin/tiers/{id}` → 204; 409 `tier_in_use` for the default tier or one that a
 /// user or an organization uses.
+#[utoipa::path(delete, path = "/api/admin/tiers/{id}", tag = "tiers",
+    security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The tier")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Not authenticated"), (status = 403, description = "A viewer (read-only)"), (status = 404, description = "No such tier"),
+              (status = 409, description = "`tier_in_use`: the default tier, or used by users or organizations (counts in `details`)")))]
 pub async fn delete_tier(
     Writer(admin): Writer,
     state: Data<AppState>,
