@@ -5,12 +5,15 @@
 mod error;
 mod pool;
 
+pub mod admin_users;
 pub mod audit;
 pub mod auth_store;
 pub mod builds;
 pub mod deployments;
+pub mod early_access;
 pub mod enums;
 pub mod executions;
+pub mod feature_roles;
 pub mod function_deletion;
 pub mod functions;
 pub mod identity;
@@ -22,6 +25,7 @@ pub mod pagination;
 pub mod rollups;
 /// The tables, as `diesel print-schema` generates them from the migrations (never edited by hand).
 pub mod schema;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tiers;

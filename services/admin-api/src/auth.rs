@@ -8,9 +8,11 @@
 //! `viewer` — as a realm role, a client role of `admin-api`, or a scope in Keycloak mode; as
 //! `users.admin_role` (set by `admin-api create-admin`) in built-in mode.
 
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::web::Data;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use web::{ApiError, ErrorCode};
 
@@ -83,12 +85,44 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Admin, ApiErr
     })
 }
 
+/// The outcome of authenticating a request's bearer token, computed by [`resolve`] before any
+/// extractor runs.
+struct Resolved(Result<Admin, ApiError>);
+
+/// Middleware (wrapping the whole app): authenticates the bearer token, if any, before the
+/// handler's extractors run, and leaves the outcome in the request's extensions.
+///
+/// Why: actix polls a handler's extractors together, and returns the first error of any of them.
+/// Were the guard itself asynchronous, a viewer's malformed write body could be answered 422 (or
+/// an unknown id 404) before the guard's 403. With the token resolved here, [`Reader`] and
+/// [`Writer`] answer on their first poll, and being the first argument of every handler, their
+/// 401/403 wins over anything the request contains.
+pub async fn resolve(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if let Some(state) = req.app_data::<Data<AppState>>().cloned()
+        && let Ok(token) = web::auth::bearer_token(req.request())
+    {
+        let outcome = authenticate(&state, token).await;
+        req.extensions_mut().insert(Resolved(outcome));
+    }
+    next.call(req).await
+}
+
 fn extract(req: &HttpRequest) -> LocalBoxFuture<'static, Result<Admin, ApiError>> {
+    let token = match web::auth::bearer_token(req) {
+        Ok(token) => token.to_owned(),
+        Err(err) => return Box::pin(std::future::ready(Err(err))),
+    };
+    if let Some(Resolved(outcome)) = req.extensions_mut().remove::<Resolved>() {
+        return Box::pin(std::future::ready(outcome));
+    }
+    // Not resolved by the middleware (a route served without it): authenticate now.
     let state = req.app_data::<Data<AppState>>().cloned();
-    let token = web::auth::bearer_token(req).map(str::to_owned);
     Box::pin(async move {
         let state = state.ok_or_else(|| ApiError::internal("AppState is not registered"))?;
-        authenticate(&state, &token?).await
+        authenticate(&state, &token).await
     })
 }
 

@@ -20,6 +20,27 @@ pub struct Config {
     /// The Podman socket that observability counts function instances on (`[podman]`).
     #[serde(default)]
     pub podman: container::PodmanConfig,
+    /// User management.
+    pub users: UsersConfig,
+    /// Early access.
+    pub early_access: EarlyAccessConfig,
+}
+
+/// `[users]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsersConfig {
+    /// Hours between a user's soft delete and the removal of their functions (cloud-api's
+    /// deletion worker removes them; a restore within that time cancels it).
+    pub function_deletion_grace_hours: u64,
+    /// Characters of a generated temporary password.
+    pub temporary_password_length: usize,
+}
+
+/// `[early_access]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EarlyAccessConfig {
+    /// The registration page linked from invitation mails.
+    pub register_url: String,
 }
 
 impl Config {
@@ -63,6 +84,9 @@ pub struct AuthConfig {
     pub client_id: String,
     /// The client whose client roles are the platform's feature roles (`cloud-api`).
     pub feature_role_client: String,
+    /// The feature roles an admin may grant in built-in mode (Keycloak mode lists the client
+    /// roles of `feature_role_client` instead).
+    pub feature_roles: Vec<String>,
     /// The built-in provider (`signing_key` empty: read or generated in the data directory).
     pub builtin: auth::builtin::BuiltinConfig,
     /// Keycloak.

@@ -5,9 +5,12 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod early_access;
+pub mod feature_roles;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod users;
 
 use actix_web::App;
 use actix_web::body::MessageBody;
@@ -31,4 +34,5 @@ pub fn app(
     web::app(state.shell.clone(), move |cfg| {
         routes::configure(cfg, state)
     })
+    .wrap(actix_web::middleware::from_fn(auth::resolve))
 }

@@ -8,7 +8,7 @@ use auth::{Authenticator, KeycloakValidator};
 use secrecy::ExposeSecret;
 use web::{Health, Shell};
 
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, EarlyAccessConfig, ProviderKind, UsersConfig};
 
 /// The identity provider admin-api talks to.
 #[derive(Clone)]
@@ -30,6 +30,8 @@ pub struct AdminAuth {
     pub client_id: String,
     /// The client whose client roles are feature roles (`cloud-api`).
     pub feature_role_client: String,
+    /// Built-in mode's grantable feature roles.
+    pub feature_roles: Vec<String>,
 }
 
 /// The service's shared state; cheap to clone into each worker.
@@ -45,6 +47,10 @@ pub struct AppState {
     pub mailer: email::Mailer,
     /// Podman, read only: observability counts function instances there.
     pub podman: container::Podman,
+    /// User management settings.
+    pub users: Arc<UsersConfig>,
+    /// Early-access settings.
+    pub early_access: Arc<EarlyAccessConfig>,
 }
 
 impl AppState {
@@ -83,9 +89,12 @@ impl AppState {
                 provider,
                 client_id: auth_config.client_id.clone(),
                 feature_role_client: auth_config.feature_role_client.clone(),
+                feature_roles: auth_config.feature_roles.clone(),
             },
             mailer: email::Mailer::new(&config.email)?,
             podman: container::Podman::new(config.podman.clone()),
+            users: Arc::new(config.users.clone()),
+            early_access: Arc::new(config.early_access.clone()),
             pool,
             shell,
         })

@@ -6,17 +6,23 @@ use actix_web::web::{Data, ServiceConfig, get};
 
 use crate::AppState;
 
+mod audit;
+mod auth;
+mod early_access;
 mod input;
-mod me;
 mod observability;
 mod organizations;
 mod tiers;
+mod users;
 
 /// Registers every feature's routes and the state they share.
 pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
     cfg.app_data(Data::new(state));
     cfg.route("/openapi.json", get().to(openapi_json));
-    me::configure(cfg);
+    auth::configure(cfg);
+    users::configure(cfg);
+    early_access::configure(cfg);
+    audit::configure(cfg);
     organizations::configure(cfg);
     tiers::configure(cfg);
     observability::configure(cfg);
@@ -25,7 +31,10 @@ pub fn configure(cfg: &mut ServiceConfig, state: AppState) {
 /// Every route module's part of the OpenAPI document.
 pub(crate) fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
     vec![
-        me::openapi(),
+        auth::openapi(),
+        users::openapi(),
+        early_access::openapi(),
+        audit::openapi(),
         organizations::openapi(),
         tiers::openapi(),
         observability::openapi(),

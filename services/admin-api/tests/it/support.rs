@@ -10,9 +10,9 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix_web::HttpServer;
@@ -51,6 +51,140 @@ pub fn missing(service: &str, why: &str, start: &str) -> bool {
 /// An email address no other test (or run) uses.
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keycloak, SMTP and the maildir
+
+/// The realm's issuer.
+pub fn keycloak_issuer() -> String {
+    env_or(
+        "CP_KEYCLOAK_ISSUER",
+        "http://127.0.0.1:8180/realms/containerpub",
+    )
+}
+
+/// Whether the realm answers. When it does not: panics in CI, prints a notice elsewhere.
+pub async fn keycloak_available() -> bool {
+    let config = auth::keycloak::KeycloakConfig::new(
+        keycloak_issuer(),
+        "admin-api",
+        SecretString::from("admin-api-secret".to_owned()),
+    );
+    match auth::keycloak::Keycloak::discover(config).await {
+        Ok(_) => true,
+        Err(e) if e.is_unavailable() => missing(
+            "Keycloak",
+            &format!("{}: {e}", keycloak_issuer()),
+            "deploy/keycloak.sh start",
+        ),
+        Err(e) => panic!("Keycloak discovery failed: {e:?}"),
+    }
+}
+
+/// The local SMTP server's port and maildir.
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    pub port: u16,
+    pub maildir: PathBuf,
+}
+
+fn accepts(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+/// The SMTP server of `deploy/smtp.sh`.
+pub fn smtp() -> Result<Smtp, String> {
+    static SMTP: OnceLock<Result<Smtp, String>> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        let port = match std::env::var("CP_SMTP_PORT") {
+            Ok(p) => p
+                .parse()
+                .map_err(|_| format!("CP_SMTP_PORT={p} is not a port"))?,
+            Err(_) => 2525,
+        };
+        let local = std::env::var_os("CP_LOCAL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".local"));
+        if !accepts(port) {
+            return Err(format!("nothing answers on 127.0.0.1:{port}"));
+        }
+        Ok(Smtp {
+            port,
+            maildir: local.join("mail"),
+        })
+    })
+    .clone()
+}
+
+/// Whether the SMTP server runs. When it does not: panics in CI, prints a notice elsewhere.
+pub fn smtp_available() -> bool {
+    match smtp() {
+        Ok(_) => true,
+        Err(why) => missing("the SMTP test server", &why, "deploy/smtp.sh start"),
+    }
+}
+
+/// A received message, decoded.
+#[derive(Debug)]
+pub struct Mail {
+    pub subject: String,
+    pub text: String,
+}
+
+fn find_message(maildir: &Path, recipient: &str) -> Option<Vec<u8>> {
+    let needle = format!("X-RcptTo: {recipient}");
+    for sub in ["new", "cur"] {
+        let Ok(entries) = std::fs::read_dir(maildir.join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(raw) = std::fs::read(entry.path()) else {
+                continue;
+            };
+            let header_end = raw
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .unwrap_or(raw.len());
+            if String::from_utf8_lossy(&raw[..header_end])
+                .lines()
+                .any(|l| l.trim_end().eq_ignore_ascii_case(&needle))
+            {
+                return Some(raw);
+            }
+        }
+    }
+    None
+}
+
+/// Waits (up to 15 s) for the message to `recipient`.
+pub async fn wait_for_mail(recipient: &str) -> Mail {
+    let smtp = smtp().expect("the SMTP server (check smtp_available first)");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(raw) = find_message(&smtp.maildir, recipient) {
+            let message = mail_parser::MessageParser::default()
+                .parse(&raw)
+                .expect("a parseable message");
+            return Mail {
+                subject: message.subject().unwrap_or_default().to_owned(),
+                text: message
+                    .body_text(0)
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default(),
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no mail for {recipient} within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether any message to `recipient` has arrived.
+pub fn has_mail(recipient: &str) -> bool {
+    smtp().is_ok_and(|s| find_message(&s.maildir, recipient).is_some())
 }
 
 /// A fixed HS256 key for the built-in provider (base64 of 32 bytes), so the test can mint
@@ -94,6 +228,9 @@ impl TestAppBuilder {
             "http://127.0.0.1:8180/realms/containerpub",
         );
         config.email.file_dir = data_dir.path().join("mail");
+        if let Ok(smtp) = smtp() {
+            config.email.smtp = Some(email::SmtpConfig::plain("127.0.0.1", smtp.port));
+        }
         for tweak in self.tweaks {
             tweak(&mut config);
         }
@@ -183,6 +320,23 @@ impl TestApp {
         &self.shared.config
     }
 
+    /// The test database's URL.
+    pub fn db_url(&self) -> &str {
+        self.shared.db.url()
+    }
+
+    /// The audit rows of `action`.
+    pub async fn audit_rows(&self, action: &str) -> Vec<db::audit::AuditEntry> {
+        let filter = db::audit::AuditFilter {
+            action: Some(action.to_owned()),
+            ..Default::default()
+        };
+        db::audit::list(&mut *self.conn().await, &filter, db::Page::new(1, 100))
+            .await
+            .expect("read the audit log")
+            .items
+    }
+
     /// A connection to the app's database.
     pub async fn conn(&self) -> db::PooledConnection {
         self.shared.db.conn().await
@@ -254,6 +408,28 @@ impl TestApp {
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.call(reqwest::Method::GET, path, Some(token), None)
             .await
+    }
+
+    /// `PUT path` with `token` and a JSON body.
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.call(reqwest::Method::PUT, path, Some(token), Some(body))
+            .await
+    }
+
+    /// `DELETE path` with `token`.
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.call(reqwest::Method::DELETE, path, Some(token), None)
+            .await
+    }
+
+    /// `POST /api/admin/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/admin/auth/login",
+            None,
+            &serde_json::json!({"email": email, "password": password}),
+        )
+        .await
     }
 
     /// `POST path` with `token` and a JSON body.
