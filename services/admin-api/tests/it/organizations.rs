@@ -327,3 +327,49 @@ async fn a_viewer_reads_an_organization_and_its_members() {
         "the viewer deleted nothing"
     );
 }
+
+#[tokio::test]
+async fn two_concurrent_joins_of_one_user_let_exactly_one_in() {
+    let app = TestApp::builtin().start().await;
+    let admin = app.full_admin_token().await;
+    let mut paths = Vec::new();
+    for name in ["Left", "Right"] {
+        let r = app
+            .post(
+                "/api/admin/organizations",
+                Some(&admin),
+                &json!({"name": name}),
+            )
+            .await;
+        paths.push(format!(
+            "/api/admin/organizations/{}/members",
+            r.body["id"].as_str().unwrap()
+        ));
+    }
+    for round in 0..5 {
+        let user = user(&app).await;
+        let body = json!({"user_id": user});
+        let (a, b) = tokio::join!(
+            app.post(&paths[0], Some(&admin), &body),
+            app.post(&paths[1], Some(&admin), &body)
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}: {a:?} {b:?}");
+        let loser = if a.status == 409 { &a } else { &b };
+        loser.assert_error(409, "already_in_organization");
+    }
+    // An owner who is in another organization is refused too, and nothing is created.
+    let taken = user(&app).await;
+    app.post(&paths[0], Some(&admin), &json!({"user_id": taken}))
+        .await;
+    app.post(
+        "/api/admin/organizations",
+        Some(&admin),
+        &json!({"name": "Third", "owner_id": taken}),
+    )
+    .await
+    .assert_error(409, "already_in_organization");
+    let list = app.get("/api/admin/organizations", &admin).await;
+    assert_eq!(list.body["total"], 2, "{list:?}");
+}
