@@ -12,7 +12,7 @@ use crate::Result;
 use crate::enums::LogLevel;
 use crate::executions::levels_at_least;
 use crate::pagination::{Page, Paginated};
-use crate::schema::logs;
+use crate::schema::{logs, replica_instances};
 
 /// A row of `logs`: one system event of either service.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
@@ -299,6 +299,67 @@ pub async fn load(
         p95_ms: row.p95_ms,
         per_minute,
     })
+}
+
+/// The function instances one cloud-api replica reported.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = replica_instances, check_for_backend(diesel::pg::Pg))]
+pub struct ReplicaInstances {
+    /// The replica (`host:port`, the `containerpub.replica` label of its instances).
+    pub replica: String,
+    /// Unpaused instances: serving a call, or idle before the pause.
+    pub running: i32,
+    /// Paused (warm) instances.
+    pub paused: i32,
+    /// When the replica reported them.
+    pub reported_at: OffsetDateTime,
+}
+
+/// Records `replica`'s current instance counts (replacing its previous report).
+pub async fn publish_instances(
+    conn: &mut AsyncPgConnection,
+    replica: &str,
+    running: i32,
+    paused: i32,
+) -> Result<()> {
+    diesel::insert_into(replica_instances::table)
+        .values((
+            replica_instances::replica.eq(replica),
+            replica_instances::running.eq(running),
+            replica_instances::paused.eq(paused),
+        ))
+        .on_conflict(replica_instances::replica)
+        .do_update()
+        .set((
+            replica_instances::running.eq(running),
+            replica_instances::paused.eq(paused),
+            replica_instances::reported_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes `replica`'s report (at its shutdown).
+pub async fn withdraw_instances(conn: &mut AsyncPgConnection, replica: &str) -> Result<()> {
+    diesel::delete(replica_instances::table.find(replica))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The reports made at or after `since`, by replica; older ones are replicas that stopped
+/// reporting (died without withdrawing) and are left out.
+pub async fn live_instances(
+    conn: &mut AsyncPgConnection,
+    since: OffsetDateTime,
+) -> Result<Vec<ReplicaInstances>> {
+    Ok(replica_instances::table
+        .filter(replica_instances::reported_at.ge(since))
+        .order(replica_instances::replica.asc())
+        .select(ReplicaInstances::as_select())
+        .load(conn)
+        .await?)
 }
 
 #[cfg(test)]

@@ -17,9 +17,6 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Outgoing mail (temporary passwords, early-access invitations).
     pub email: email::MailerConfig,
-    /// The Podman socket that observability counts function instances on (`[podman]`).
-    #[serde(default)]
-    pub podman: container::PodmanConfig,
     /// User management.
     pub users: UsersConfig,
     /// Early access.

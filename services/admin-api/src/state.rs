@@ -45,8 +45,6 @@ pub struct AppState {
     pub auth: AdminAuth,
     /// Outgoing mail.
     pub mailer: email::Mailer,
-    /// Podman, read only: observability counts function instances there.
-    pub podman: container::Podman,
     /// User management settings.
     pub users: Arc<UsersConfig>,
     /// Early-access settings.
@@ -92,7 +90,6 @@ impl AppState {
                 feature_roles: auth_config.feature_roles.clone(),
             },
             mailer: email::Mailer::new(&config.email)?,
-            podman: container::Podman::new(config.podman.clone()),
             users: Arc::new(config.users.clone()),
             early_access: Arc::new(config.early_access.clone()),
             pool,

@@ -32,12 +32,18 @@ async fn main() -> ExitCode {
             state.invoker.adopt_replica(instance.clone()).await;
             let builds = tokio::spawn(workers::build::run(
                 state.functions.clone(),
-                instance,
+                instance.clone(),
                 config.functions.parallel_builds,
                 shutdown.clone(),
             ));
             let deletions = tokio::spawn(workers::deletion::run(
                 state.functions.clone(),
+                shutdown.clone(),
+            ));
+            let instances = tokio::spawn(workers::instances::run(
+                container::Podman::new(config.podman.clone()),
+                state.pool.clone(),
+                instance.clone(),
                 shutdown.clone(),
             ));
             tokio::spawn(cloud_api::identity::run_reconciliation(
@@ -56,6 +62,7 @@ async fn main() -> ExitCode {
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 let _ = builds.await;
                 let _ = deletions.await;
+                let _ = instances.await;
             })
             .await;
             served?;

@@ -228,3 +228,34 @@ async fn load_counts_the_window_and_reads_percentiles() {
     assert_eq!(empty.p50_ms, None);
     assert!(empty.per_minute.is_empty());
 }
+
+#[tokio::test]
+async fn replicas_publish_instance_counts_and_stale_reports_are_left_out() {
+    use db::observability::{live_instances, publish_instances, withdraw_instances};
+    let db = TestDatabase::new().await;
+    let mut conn = db.conn().await;
+    publish_instances(&mut conn, "host-a:8080", 1, 2)
+        .await
+        .unwrap();
+    publish_instances(&mut conn, "host-b:8080", 0, 1)
+        .await
+        .unwrap();
+    publish_instances(&mut conn, "host-a:8080", 3, 0)
+        .await
+        .unwrap();
+    let since = OffsetDateTime::now_utc() - Duration::seconds(30);
+    let live = live_instances(&mut conn, since).await.unwrap();
+    let counts: Vec<_> = live
+        .iter()
+        .map(|r| (r.replica.as_str(), r.running, r.paused))
+        .collect();
+    assert_eq!(counts, [("host-a:8080", 3, 0), ("host-b:8080", 0, 1)]);
+
+    let later = OffsetDateTime::now_utc() + Duration::seconds(1);
+    assert!(
+        live_instances(&mut conn, later).await.unwrap().is_empty(),
+        "stale"
+    );
+    withdraw_instances(&mut conn, "host-b:8080").await.unwrap();
+    assert_eq!(live_instances(&mut conn, since).await.unwrap().len(), 1);
+}

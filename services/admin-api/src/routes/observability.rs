@@ -5,17 +5,16 @@
 //! - `errors`: error-level system events and executions that ended `error`, `timeout` or
 //!   `oom`, merged newest first.
 //! - `load`: invocations per minute and p50/p95 latency over a recent window (exact, from
-//!   `executions`), and the function instances Podman runs (containers labelled
-//!   `containerpub.replica`, counted per replica: `running` and `paused`). See docs/ADMIN.md,
-//!   "Observability".
+//!   `executions`), and the function instances the cloud-api replicas last reported into
+//!   `replica_instances` (`running` and `paused`, per replica). admin-api never talks to
+//!   Podman. See docs/ADMIN.md, "Observability".
 
 use std::collections::BTreeMap;
 
 use actix_web::HttpResponse;
 use actix_web::web::{Data, ServiceConfig, get};
-use container::podman::{ContainerFilter, ContainerStatus, ContainerSummary};
 use db::LogLevel;
-use db::observability::{self as obs, LogEntry, LogFilter};
+use db::observability::{self as obs, LogEntry, LogFilter, ReplicaInstances};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -25,8 +24,9 @@ use super::input::{check_range, rfc3339_opt};
 use crate::AppState;
 use crate::auth::Reader;
 
-/// The label cloud-api puts on every function instance, naming the replica that owns it.
-pub const REPLICA_LABEL: &str = "containerpub.replica";
+/// A replica that has not reported for this long is taken for dead (replicas report every
+/// few seconds).
+const REPORT_FRESHNESS: Duration = Duration::seconds(30);
 
 /// This module's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -271,52 +271,47 @@ impl Default for LoadQuery {
     }
 }
 
-/// Function instances on Podman, in total and per replica.
+/// Function instances, in total and per replica, as the replicas last reported them.
 #[derive(Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Instances {
     /// Unpaused instances: serving a call, or idle and not yet paused.
-    pub running: u64,
+    pub running: i64,
     /// Paused instances: warm, unpaused on the next call.
-    pub paused: u64,
+    pub paused: i64,
     /// `running + paused`: every warm instance.
-    pub warm: u64,
-    /// The same counts per replica (the `containerpub.replica` label).
-    pub by_replica: BTreeMap<String, ReplicaInstances>,
+    pub warm: i64,
+    /// The same counts per replica (`host:port`), only replicas that reported lately.
+    pub by_replica: BTreeMap<String, ReplicaView>,
 }
 
-/// One replica's instances.
-#[derive(Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ReplicaInstances {
+/// One replica's report.
+#[derive(Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReplicaView {
     /// Unpaused instances.
-    pub running: u64,
+    pub running: i64,
     /// Paused instances.
-    pub paused: u64,
+    pub paused: i64,
+    /// When the replica reported.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reported_at: OffsetDateTime,
 }
 
-/// Counts the function instances among `containers`: those labelled with a replica, running
-/// or paused (created, stopping and exited containers are no instances that can serve).
-pub fn count_instances<'a>(
-    containers: impl IntoIterator<Item = (&'a BTreeMap<String, String>, &'a ContainerStatus)>,
-) -> Instances {
+/// Sums the replicas' reports.
+pub fn sum_instances(reports: Vec<ReplicaInstances>) -> Instances {
     let mut counts = Instances::default();
-    for (labels, status) in containers {
-        let Some(replica) = labels.get(REPLICA_LABEL) else {
-            continue;
-        };
-        let per = counts.by_replica.entry(replica.clone()).or_default();
-        match status {
-            ContainerStatus::Running => {
-                counts.running += 1;
-                per.running += 1;
-            }
-            ContainerStatus::Paused => {
-                counts.paused += 1;
-                per.paused += 1;
-            }
-            _ => {}
-        }
+    for r in reports {
+        let (running, paused) = (i64::from(r.running), i64::from(r.paused));
+        counts.running += running;
+        counts.paused += paused;
+        counts.by_replica.insert(
+            r.replica,
+            ReplicaView {
+                running,
+                paused,
+                reported_at: r.reported_at,
+            },
+        );
     }
-    counts.by_replica.retain(|_, r| r.running + r.paused > 0);
     counts.warm = counts.running + counts.paused;
     counts
 }
@@ -338,12 +333,8 @@ pub struct LoadView {
     p95_ms: Option<f64>,
     /// Executions per UTC minute (only minutes that had some).
     per_minute: Vec<MinuteView>,
-    /// `null` when Podman cannot be reached (then `instances_error` says so).
-    instances: Option<Instances>,
-    /// `podman_unavailable` when `instances` is `null`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    instances_error: Option<&'static str>,
+    /// Function instances reported by the cloud-api replicas in the last 30 s.
+    instances: Instances,
 }
 
 /// Executions started in one minute.
@@ -368,25 +359,7 @@ pub async fn get_load(
     let now = OffsetDateTime::now_utc();
     let mut conn = db::connect(&state.pool).await?;
     let load = obs::load(&mut conn, now, Duration::minutes(window_minutes.into())).await?;
-    drop(conn);
-    let (instances, instances_error) = match state
-        .podman
-        .list_containers(&ContainerFilter::default())
-        .await
-    {
-        Ok(containers) => (
-            Some(count_instances(
-                containers
-                    .iter()
-                    .map(|c: &ContainerSummary| (&c.labels, &c.status)),
-            )),
-            None,
-        ),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not count function instances on Podman");
-            (None, Some("podman_unavailable"))
-        }
-    };
+    let instances = sum_instances(obs::live_instances(&mut conn, now - REPORT_FRESHNESS).await?);
     #[expect(
         clippy::cast_precision_loss,
         reason = "an invocation count far below 2^52"
@@ -411,7 +384,6 @@ pub async fn get_load(
             })
             .collect(),
         instances,
-        instances_error,
     }))
 }
 
@@ -419,40 +391,18 @@ pub async fn get_load(
 mod tests {
     use super::*;
 
-    fn container(
-        replica: Option<&str>,
-        status: ContainerStatus,
-    ) -> (BTreeMap<String, String>, ContainerStatus) {
-        let labels = replica
-            .map(|r| BTreeMap::from([(REPLICA_LABEL.to_owned(), r.to_owned())]))
-            .unwrap_or_default();
-        (labels, status)
-    }
-
     #[test]
-    fn instances_are_running_or_paused_containers_of_a_replica() {
-        let containers = [
-            container(Some("a"), ContainerStatus::Running),
-            container(Some("a"), ContainerStatus::Paused),
-            container(Some("a"), ContainerStatus::Paused),
-            container(Some("b"), ContainerStatus::Running),
-            container(Some("b"), ContainerStatus::Exited),
-            container(Some("c"), ContainerStatus::Created),
-            container(None, ContainerStatus::Running),
-        ];
-        let counts = count_instances(containers.iter().map(|(l, s)| (l, s)));
-        assert_eq!((counts.running, counts.paused, counts.warm), (2, 2, 4));
-        assert_eq!(
-            counts.by_replica.keys().collect::<Vec<_>>(),
-            ["a", "b"],
-            "a replica without live instances is left out"
-        );
-        assert_eq!(
-            counts.by_replica["a"],
-            ReplicaInstances {
-                running: 1,
-                paused: 2
-            }
-        );
+    fn instances_are_the_sum_of_the_replicas_reports() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let report = |replica: &str, running, paused| ReplicaInstances {
+            replica: replica.to_owned(),
+            running,
+            paused,
+            reported_at: at,
+        };
+        let counts = sum_instances(vec![report("a:1", 1, 2), report("b:1", 3, 0)]);
+        assert_eq!((counts.running, counts.paused, counts.warm), (4, 2, 6));
+        assert_eq!(counts.by_replica["a:1"].paused, 2);
+        assert_eq!(sum_instances(Vec::new()), Instances::default());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod deletion;
+pub mod instances;
 
 /// This replica's name in job claims: the host name and the port, stable across restarts so a
 /// restarted replica recognises the jobs its previous life had claimed.
