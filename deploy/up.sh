@@ -52,10 +52,10 @@ if [ -z "${CLOUD_API_INVOKE__RUNNER_BINARY:-}" ]; then
   export CLOUD_API_INVOKE__RUNNER_BINARY
 fi
 # The settings that point the services at a local Keycloak / SMTP server (keys of config.default.toml);
-# a variable already set in the environment wins. admin-api has no such settings yet.
+# a variable already set in the environment wins. Both services must use the same provider.
 declare -A switch=(
-  [keycloak]="CLOUD_API_AUTH__PROVIDER=keycloak"
-  [smtp]="CLOUD_API_EMAIL__SMTP__HOST=127.0.0.1 CLOUD_API_EMAIL__SMTP__PORT=${CP_SMTP_PORT:-2525} CLOUD_API_EMAIL__SMTP__TLS=none"
+  [keycloak]="CLOUD_API_AUTH__PROVIDER=keycloak ADMIN_API_AUTH__PROVIDER=keycloak"
+  [smtp]="CLOUD_API_EMAIL__SMTP__HOST=127.0.0.1 CLOUD_API_EMAIL__SMTP__PORT=${CP_SMTP_PORT:-2525} CLOUD_API_EMAIL__SMTP__TLS=none ADMIN_API_EMAIL__SMTP__HOST=127.0.0.1 ADMIN_API_EMAIL__SMTP__PORT=${CP_SMTP_PORT:-2525} ADMIN_API_EMAIL__SMTP__TLS=none"
 )
 for extra in keycloak smtp; do
   flag=CP_WITH_${extra^^}
@@ -67,7 +67,7 @@ for extra in keycloak smtp; do
     name=${assignment%%=*}
     [ -n "${!name:-}" ] || export "${assignment?}"
   done
-  log "cloud-api uses the local $extra: ${switch[$extra]} (unless set otherwise)"
+  log "cloud-api and admin-api use the local $extra: ${switch[$extra]} (unless set otherwise)"
 done
 
 # 2. Build, then migrate: a service refuses to start while a migration is pending.

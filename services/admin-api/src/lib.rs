@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod early_access;
 pub mod feature_roles;

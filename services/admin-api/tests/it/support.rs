@@ -189,7 +189,7 @@ pub fn has_mail(recipient: &str) -> bool {
 
 /// A fixed HS256 key for the built-in provider (base64 of 32 bytes), so the test can mint
 /// sessions the app accepts.
-const SIGNING_KEY: &str = "YWRtaW4tYXBpLXRlc3Qtc2lnbmluZy1rZXktMzJieXRlcyE=";
+pub const SIGNING_KEY: &str = "YWRtaW4tYXBpLXRlc3Qtc2lnbmluZy1rZXktMzJieXRlcyE=";
 
 /// The database and data directory of one app.
 struct Shared {
@@ -494,5 +494,201 @@ impl Response {
                 .is_some_and(|m| !m.is_empty()),
             "the envelope has a request id: {self:?}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cloud-api beside it
+
+/// cloud-api, the real binary, in Keycloak mode on the same database, to see what admin writes
+/// do to users of the public API. (A process, not a library: admin-api must not depend on
+/// cloud-api, see docs/ARCHITECTURE.md.)
+pub struct CloudApi {
+    pub base_url: String,
+    client: reqwest::Client,
+    child: std::process::Child,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A password cloud-api's rules accept.
+pub const USER_PASSWORD: &str = "Correct-Horse-Battery-9";
+
+/// The cloud-api binary of this workspace, built (or found up to date) now.
+fn cloud_api_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = std::process::Command::new(cargo)
+                .args([
+                    "build",
+                    "--locked",
+                    "--quiet",
+                    "-p",
+                    "cloud-api",
+                    "--bin",
+                    "cloud-api",
+                ])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo build -p cloud-api");
+            assert!(status.success(), "cargo build -p cloud-api failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            target.join("debug").join("cloud-api")
+        })
+        .clone()
+}
+
+impl CloudApi {
+    /// Starts cloud-api (Keycloak mode, client `cloud-api`) on `app`'s database.
+    pub async fn start(app: &TestApp) -> Self {
+        let binary = tokio::task::spawn_blocking(cloud_api_binary)
+            .await
+            .expect("build cloud-api");
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut command = std::process::Command::new(binary);
+        command
+            .env("DATABASE_URL", app.db_url())
+            .env("CLOUD_API_SERVER__PORT", port.to_string())
+            .env("CLOUD_API_SERVER__WORKERS", "1")
+            .env("CLOUD_API_DATABASE__MAX_CONNECTIONS", "4")
+            .env("CLOUD_API_PATHS__DATA_DIR", data_dir.path())
+            .env(
+                "CLOUD_API_INVOKE__SOCKET_ROOT",
+                data_dir.path().join("sockets"),
+            )
+            .env("CLOUD_API_AUTH__PROVIDER", "keycloak")
+            .env("CLOUD_API_AUTH__KEYCLOAK__ISSUER_URL", keycloak_issuer())
+            .env("CLOUD_API_EMAIL__FILE_DIR", data_dir.path().join("mail"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .current_dir(workspace_root());
+        if let Ok(smtp) = smtp() {
+            command
+                .env("CLOUD_API_EMAIL__SMTP__HOST", "127.0.0.1")
+                .env("CLOUD_API_EMAIL__SMTP__PORT", smtp.port.to_string())
+                .env("CLOUD_API_EMAIL__SMTP__TLS", "none");
+        }
+        let child = command.spawn().expect("start cloud-api");
+        let cloud = Self {
+            base_url: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            child,
+            _data_dir: data_dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Any answer of /health (200, or 503 while a dependency such as Podman is down) means
+        // the API is up; the Keycloak-backed routes are what these tests use.
+        while cloud
+            .client
+            .get(format!("{}/health", cloud.base_url))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "cloud-api did not start within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        cloud
+    }
+
+    /// `method path` with an optional token and body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Response::read(request.send().await.expect("cloud-api answers")).await
+    }
+
+    /// Registers `email` with [`USER_PASSWORD`]; asserts 201.
+    pub async fn register(&self, email: &str) {
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/api/auth/register",
+                None,
+                Some(
+                    &serde_json::json!({"email": email, "password": USER_PASSWORD,
+                    "first_name": "Ada", "last_name": "Lovelace"}),
+                ),
+            )
+            .await;
+        assert_eq!(response.status, 201, "register {email}: {response:?}");
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(&serde_json::json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// `GET /api/auth/me`.
+    pub async fn me(&self, token: &str) -> Response {
+        self.call(reqwest::Method::GET, "/api/auth/me", Some(token), None)
+            .await
+    }
+}
+
+impl Drop for CloudApi {
+    fn drop(&mut self) {
+        // Ends only the process this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestApp {
+    /// The app's Keycloak client (Keycloak mode only).
+    pub fn keycloak_client(&self) -> &auth::keycloak::Keycloak {
+        match &self.state.auth.provider {
+            admin_api::state::Provider::Keycloak(kc) => kc,
+            admin_api::state::Provider::Builtin(_) => panic!("built-in mode"),
+        }
+    }
+
+    /// Deletes the Keycloak user with `email`, if any (best-effort cleanup).
+    pub async fn delete_keycloak_user(&self, email: &str) {
+        let admin = self.keycloak_client().admin();
+        if let Ok(Some(user)) = admin.find_user_by_email(email).await
+            && let Err(e) = admin.delete_user(&user.id).await
+        {
+            eprintln!("could not delete the Keycloak user of {email}: {e}");
+        }
+    }
+
+    /// Logs the realm's `dev-admin` (full_admin) or `dev-viewer` in through admin-api.
+    pub async fn keycloak_admin_token(&self, username: &str) -> String {
+        let response = self.login(username, &format!("{username}-password")).await;
+        assert_eq!(response.status, 200, "login {username}: {response:?}");
+        response.body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
     }
 }
