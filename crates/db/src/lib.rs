@@ -21,6 +21,7 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod migrations;
+pub mod observability;
 pub mod organizations;
 pub mod pagination;
 pub mod registration;

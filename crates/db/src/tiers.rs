@@ -6,7 +6,8 @@ use time::OffsetDateTime;
 
 use crate::Result;
 use crate::ids::{TierId, UserId};
-use crate::schema::tiers;
+use crate::pagination::{Page, Paginated};
+use crate::schema::{organizations, tiers, users};
 
 /// Name of the tier the first migration seeds as the default.
 pub const DEFAULT_TIER_NAME: &str = "free";
@@ -87,4 +88,213 @@ pub async fn effective_tier(conn: &mut AsyncPgConnection, user: UserId) -> Resul
     .get_result(conn)
     .await
     .optional()?)
+}
+
+/// The unique constraint on `name`: [`crate::Error::Conflict`] names it when the name is taken.
+pub const NAME_UNIQUE: &str = "tiers_name_key";
+
+/// The limits of a tier to insert; `None` takes the column's default (the SPEC's defaults).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Insertable)]
+#[diesel(table_name = tiers)]
+pub struct NewTier {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Most functions one user may own.
+    pub max_functions: Option<i32>,
+    /// Largest archive upload, in MB.
+    pub max_archive_mb: Option<i32>,
+    /// Memory limit of one instance, in MB.
+    pub max_memory_mb: Option<i32>,
+    /// Longest invocation, in seconds.
+    pub max_timeout_s: Option<i32>,
+    /// Most concurrent invocations of one function.
+    pub max_concurrency: Option<i32>,
+    /// Invocation rate limit per function.
+    pub invocations_per_minute: Option<i32>,
+    /// Warm instances kept per function.
+    pub min_warm: Option<i32>,
+    /// Days execution records and logs are kept.
+    pub log_retention_days: Option<i32>,
+    /// Whether function containers get a network.
+    pub network_egress: Option<bool>,
+    /// Largest invocation request body, in MB.
+    pub max_request_body_mb: Option<i32>,
+    /// CPU quota of one instance, in thousandths of a core.
+    pub cpu_millicores: Option<i32>,
+}
+
+/// Changes to a tier. `None` leaves a column alone; `Some(None)` clears the description. Which
+/// tier is the default changes only through [`make_default`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, AsChangeset)]
+#[diesel(table_name = tiers)]
+pub struct TierChangeset {
+    /// New name.
+    pub name: Option<String>,
+    /// New or cleared description.
+    pub description: Option<Option<String>>,
+    /// Most functions one user may own.
+    pub max_functions: Option<i32>,
+    /// Largest archive upload, in MB.
+    pub max_archive_mb: Option<i32>,
+    /// Memory limit of one instance, in MB.
+    pub max_memory_mb: Option<i32>,
+    /// Longest invocation, in seconds.
+    pub max_timeout_s: Option<i32>,
+    /// Most concurrent invocations of one function.
+    pub max_concurrency: Option<i32>,
+    /// Invocation rate limit per function.
+    pub invocations_per_minute: Option<i32>,
+    /// Warm instances kept per function.
+    pub min_warm: Option<i32>,
+    /// Days execution records and logs are kept.
+    pub log_retention_days: Option<i32>,
+    /// Whether function containers get a network.
+    pub network_egress: Option<bool>,
+    /// Largest invocation request body, in MB.
+    pub max_request_body_mb: Option<i32>,
+    /// CPU quota of one instance, in thousandths of a core.
+    pub cpu_millicores: Option<i32>,
+}
+
+impl TierChangeset {
+    /// Whether the changeset changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Who uses a tier directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TierUsage {
+    /// Users whose own tier it is.
+    pub users: i64,
+    /// Organizations whose tier it is.
+    pub organizations: i64,
+}
+
+impl TierUsage {
+    /// Whether anyone uses the tier.
+    pub fn in_use(&self) -> bool {
+        self.users > 0 || self.organizations > 0
+    }
+}
+
+/// Why [`delete_tier`] did not delete a tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteTier {
+    /// Deleted.
+    Deleted,
+    /// No such tier.
+    NotFound,
+    /// It is the default tier.
+    IsDefault,
+    /// Users or organizations still use it.
+    InUse(TierUsage),
+}
+
+/// Inserts a tier. A taken name is [`crate::Error::Conflict`] on [`NAME_UNIQUE`].
+pub async fn insert_tier(conn: &mut AsyncPgConnection, new: &NewTier) -> Result<Tier> {
+    Ok(diesel::insert_into(tiers::table)
+        .values(new)
+        .returning(Tier::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// One page of tiers, by name.
+pub async fn list_tiers(conn: &mut AsyncPgConnection, page: Page) -> Result<Paginated<Tier>> {
+    let total = tiers::table.count().get_result(conn).await?;
+    let items = tiers::table
+        .order((tiers::name.asc(), tiers::id.asc()))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(Tier::as_select())
+        .load(conn)
+        .await?;
+    Ok(Paginated { items, page, total })
+}
+
+/// Applies `changes`; `None` when there is no such tier. A taken name is
+/// [`crate::Error::Conflict`] on [`NAME_UNIQUE`].
+pub async fn update_tier(
+    conn: &mut AsyncPgConnection,
+    id: TierId,
+    changes: &TierChangeset,
+) -> Result<Option<Tier>> {
+    if changes.is_empty() {
+        return find_tier(conn, id).await;
+    }
+    Ok(diesel::update(tiers::table.find(id))
+        .set(changes)
+        .returning(Tier::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// Makes `id` the default tier (the previous default stops being it); `None` when there is no
+/// such tier. Run it in a transaction.
+pub async fn make_default(conn: &mut AsyncPgConnection, id: TierId) -> Result<Option<Tier>> {
+    if find_tier(conn, id).await?.is_none() {
+        return Ok(None);
+    }
+    diesel::update(
+        tiers::table
+            .filter(tiers::is_default)
+            .filter(tiers::id.ne(id)),
+    )
+    .set(tiers::is_default.eq(false))
+    .execute(conn)
+    .await?;
+    Ok(diesel::update(tiers::table.find(id))
+        .set(tiers::is_default.eq(true))
+        .returning(Tier::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+/// How many users and organizations use the tier directly.
+pub async fn tier_usage(conn: &mut AsyncPgConnection, id: TierId) -> Result<TierUsage> {
+    let users = users::table
+        .filter(users::tier_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    let organizations = organizations::table
+        .filter(organizations::tier_id.eq(id))
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok(TierUsage {
+        users,
+        organizations,
+    })
+}
+
+/// Deletes a tier unless it is the default or in use. The tier row is locked first, and the
+/// foreign keys (`ON DELETE RESTRICT`) refuse a delete that races a new use, as
+/// [`crate::Error::ForeignKey`]. Run it in a transaction.
+pub async fn delete_tier(conn: &mut AsyncPgConnection, id: TierId) -> Result<DeleteTier> {
+    let tier: Option<Tier> = tiers::table
+        .find(id)
+        .select(Tier::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    let Some(tier) = tier else {
+        return Ok(DeleteTier::NotFound);
+    };
+    if tier.is_default {
+        return Ok(DeleteTier::IsDefault);
+    }
+    let usage = tier_usage(conn, id).await?;
+    if usage.in_use() {
+        return Ok(DeleteTier::InUse(usage));
+    }
+    diesel::delete(tiers::table.find(id)).execute(conn).await?;
+    Ok(DeleteTier::Deleted)
 }

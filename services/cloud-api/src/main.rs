@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
             state.invoker.adopt_replica(instance.clone()).await;
             let builds = tokio::spawn(workers::build::run(
                 state.functions.clone(),
-                instance,
+                instance.clone(),
                 config.functions.parallel_builds,
                 shutdown.clone(),
             ));
@@ -54,6 +54,12 @@ async fn main() -> ExitCode {
             ));
             let retention = tokio::spawn(workers::retention::run(
                 state.functions.pool().clone(),
+                shutdown.clone(),
+            ));
+            let instances = tokio::spawn(workers::instances::run(
+                container::Podman::new(config.podman.clone()),
+                state.pool.clone(),
+                instance.clone(),
                 shutdown.clone(),
             ));
             tokio::spawn(cloud_api::identity::run_reconciliation(
@@ -74,6 +80,7 @@ async fn main() -> ExitCode {
                 let _ = builds.await;
                 let _ = deletions.await;
                 let _ = retention.await;
+                let _ = instances.await;
             })
             .await;
             served?;

@@ -6,6 +6,8 @@ mod deployments;
 mod functions;
 mod limits;
 mod migrations;
+mod observability;
+mod organizations;
 mod registration;
 mod schema_rules;
 mod tiers;

@@ -9,6 +9,7 @@ use crate::AppState;
 mod audit;
 mod auth;
 mod early_access;
+mod input;
 mod observability;
 mod organizations;
 mod tiers;

@@ -50,6 +50,51 @@ fn routes() -> Vec<(Method, &'static str, bool)> {
         (Method::PUT, "/api/admin/early-access/settings", true),
         (Method::GET, "/api/admin/audit", false),
         // --- Engineer B's routes (organizations, tiers, observability) ---
+        // Detail reads need an existing row: tests/it/{organizations,tiers}.rs check that a
+        // viewer reads them. Writes are refused before the id is looked at, so the id of no row
+        // does here (a full_admin then gets 404/422, never 401/403).
+        (Method::GET, "/api/admin/organizations", false),
+        (Method::POST, "/api/admin/organizations", true),
+        (
+            Method::PATCH,
+            "/api/admin/organizations/00000000-0000-7000-8000-000000000000",
+            true,
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/organizations/00000000-0000-7000-8000-000000000000",
+            true,
+        ),
+        (
+            Method::PUT,
+            "/api/admin/organizations/00000000-0000-7000-8000-000000000000/tier",
+            true,
+        ),
+        (
+            Method::POST,
+            "/api/admin/organizations/00000000-0000-7000-8000-000000000000/members",
+            true,
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/organizations/00000000-0000-7000-8000-000000000000/members/00000000-0000-7000-8000-000000000000",
+            true,
+        ),
+        (Method::GET, "/api/admin/tiers", false),
+        (Method::POST, "/api/admin/tiers", true),
+        (
+            Method::PATCH,
+            "/api/admin/tiers/00000000-0000-7000-8000-000000000000",
+            true,
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/tiers/00000000-0000-7000-8000-000000000000",
+            true,
+        ),
+        (Method::GET, "/api/admin/observability/logs", false),
+        (Method::GET, "/api/admin/observability/errors", false),
+        (Method::GET, "/api/admin/observability/load", false),
         // --- end of Engineer B's routes ---
     ]
 }

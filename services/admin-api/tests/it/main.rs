@@ -4,5 +4,8 @@ mod create_admin;
 mod guards;
 mod keycloak;
 mod lifecycle;
+mod observability;
+mod organizations;
 mod support;
+mod tiers;
 mod users;

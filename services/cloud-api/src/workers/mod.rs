@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod deletion;
+pub mod instances;
 pub mod nonces;
 pub mod retention;
 
