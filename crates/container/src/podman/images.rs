@@ -366,19 +366,35 @@ impl Podman {
     /// [`Error::Unreachable`], [`Error::Api`], [`Error::Timeout`].
     pub async fn inspect_image(&self, name: &str) -> Result<Option<ImageInfo>> {
         const OP: &str = "inspect image";
-        let result = with_timeout(OP, self.request_timeout(), async {
-            self.api
-                .images()
-                .get(name)
-                .inspect()
-                .await
-                .map_err(|e| self.api_error(OP, Resource::Image, name, e))
-        })
-        .await;
-        let data = match result {
-            Ok(data) => data,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e),
+        // Podman 4.3 sometimes answers an inspect that races a concurrent build or removal with
+        // a 500 "invalid memory address or nil pointer dereference" (a panic it recovered from).
+        // Inspecting is a read, so it is asked again (twice at most) rather than failing a
+        // deploy whose image was built fine.
+        let mut attempt = 0;
+        let data = loop {
+            let result = with_timeout(OP, self.request_timeout(), async {
+                self.api
+                    .images()
+                    .get(name)
+                    .inspect()
+                    .await
+                    .map_err(|e| self.api_error(OP, Resource::Image, name, e))
+            })
+            .await;
+            match result {
+                Ok(data) => break data,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(Error::Api {
+                    status: 500,
+                    ref message,
+                    ..
+                }) if attempt < 2 && message.contains("nil pointer dereference") => {
+                    attempt += 1;
+                    tracing::warn!(image = name, %message, "retrying an inspect Podman panicked on");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
         };
         Ok(Some(ImageInfo {
             id: data.id.unwrap_or_default(),
