@@ -2,48 +2,54 @@
 //! number of functions a user owns, and the memory and timeout a deployment asked for.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Integer, Nullable, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::Result;
 use crate::ids::{DeploymentId, UserId};
 
 /// One increment of a fixed-window counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
     /// The count in the current window, this hit included.
-    #[diesel(sql_type = Integer)]
     pub count: i32,
     /// Whole seconds until the current window ends (at least 1).
-    #[diesel(sql_type = Integer)]
     pub resets_in_s: i32,
 }
 
-/// Counts one event of `subject` in `scope` in the current window of `window_s` seconds
-/// (windows are aligned to the epoch, on PostgreSQL's clock, so every replica agrees) and
-/// returns the window's count so far. One statement, one round trip.
+/// Counts one hit of `subject` in `scope` in the current fixed window of `window_s` seconds
+/// (aligned to the Unix epoch on this replica's clock, UTC): one `INSERT … ON CONFLICT DO UPDATE
+/// … RETURNING`, built with diesel so that it is prepared once per connection and not parsed and
+/// planned on every call (it runs on every invocation). Replicas share the row, so the count holds
+/// across them.
 pub async fn hit(
     conn: &mut AsyncPgConnection,
     scope: &str,
     subject: &str,
     window_s: i32,
 ) -> Result<Hit> {
-    Ok(diesel::sql_query(
-        "WITH w AS (
-             SELECT to_timestamp(floor(extract(epoch FROM now()) / $3) * $3) AS start
-         )
-         INSERT INTO rate_counters AS r (scope, subject, window_start, count)
-         SELECT $1, $2, w.start, 1 FROM w
-         ON CONFLICT (scope, subject, window_start) DO UPDATE SET count = r.count + 1
-         RETURNING r.count,
-                   GREATEST(1, ceil(extract(epoch FROM
-                       r.window_start + make_interval(secs => $3) - now())))::int AS resets_in_s",
-    )
-    .bind::<Text, _>(scope)
-    .bind::<Text, _>(subject)
-    .bind::<Integer, _>(window_s.max(1))
-    .get_result(conn)
-    .await?)
+    use crate::schema::rate_counters::dsl as r;
+    let window = i64::from(window_s.max(1));
+    let now = time::OffsetDateTime::now_utc();
+    let into_window = now.unix_timestamp().rem_euclid(window);
+    let start = now
+        - time::Duration::seconds(into_window)
+        - time::Duration::nanoseconds(i64::from(now.nanosecond()));
+    let count = diesel::insert_into(r::rate_counters)
+        .values((
+            r::scope.eq(scope),
+            r::subject.eq(subject),
+            r::window_start.eq(start),
+            r::count.eq(1),
+        ))
+        .on_conflict((r::scope, r::subject, r::window_start))
+        .do_update()
+        .set(r::count.eq(r::count + 1))
+        .returning(r::count)
+        .get_result::<i32>(conn)
+        .await?;
+    let resets_in_s = i32::try_from((window - into_window).max(1)).unwrap_or(i32::MAX);
+    Ok(Hit { count, resets_in_s })
 }
 
 /// Deletes counter windows that ended more than `keep_s` seconds ago; returns how many.
