@@ -102,17 +102,11 @@ impl From<AuditEntry> for AuditView {
 }
 
 /// A page of audit rows.
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    items: Vec<AuditView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type AuditPage = web::Page<AuditView>;
 
 /// Every admin write, newest first, filtered.
 #[utoipa::path(get, path = "/api/admin/audit", tag = "audit", params(AuditQuery),
-    security(("bearer" = [])), responses((status = 200, body = AuditPage)))]
+    security(("bearer" = [])), responses((status = 200, body = web::Page<AuditView>)))]
 async fn list_audit(
     _: Reader,
     state: Data<AppState>,

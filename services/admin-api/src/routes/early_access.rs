@@ -109,13 +109,7 @@ impl From<EarlyAccessRequest> for RequestView {
 }
 
 /// A page of requests.
-#[derive(Serialize, ToSchema)]
-pub struct RequestPage {
-    items: Vec<RequestView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type RequestPage = web::Page<RequestView>;
 
 /// The settings.
 #[derive(Serialize, Deserialize, garde::Validate, ToSchema)]
@@ -139,7 +133,7 @@ impl From<PlatformSettings> for Settings {
 
 /// Requests, oldest first, optionally of one status.
 #[utoipa::path(get, path = "/api/admin/early-access/requests", tag = "early access",
-    params(RequestQuery), security(("bearer" = [])), responses((status = 200, body = RequestPage)))]
+    params(RequestQuery), security(("bearer" = [])), responses((status = 200, body = web::Page<RequestView>)))]
 async fn list_requests(
     _: Reader,
     state: Data<AppState>,

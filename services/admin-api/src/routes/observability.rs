@@ -114,18 +114,12 @@ impl From<LogEntry> for LogView {
 }
 
 /// A page of system events.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogPage {
-    items: Vec<LogView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type LogPage = web::Page<LogView>;
 
 /// `GET /api/admin/observability/logs` → a page of system events, newest first.
 #[utoipa::path(get, path = "/api/admin/observability/logs", tag = "observability",
     security(("bearer" = [])), params(LogsQuery),
-    responses((status = 200, body = LogPage), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
+    responses((status = 200, body = web::Page<LogView>), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
 pub async fn list_system_logs(
     _: Reader,
     state: Data<AppState>,
@@ -207,18 +201,12 @@ pub struct ErrorView {
 }
 
 /// A page of errors.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorPage {
-    items: Vec<ErrorView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type ErrorPage = web::Page<ErrorView>;
 
 /// `GET /api/admin/observability/errors` → a page of errors, newest first.
 #[utoipa::path(get, path = "/api/admin/observability/errors", tag = "observability",
     security(("bearer" = [])), params(ErrorsQuery),
-    responses((status = 200, body = ErrorPage), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
+    responses((status = 200, body = web::Page<ErrorView>), (status = 400, description = "A malformed query parameter"), (status = 401, description = "Not authenticated"), (status = 422, description = "A parameter out of range, or `to` before `from`")))]
 pub async fn list_errors(
     _: Reader,
     state: Data<AppState>,

@@ -138,23 +138,8 @@ impl From<Member> for MemberView {
     }
 }
 
-/// A page of organizations.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OrganizationPage {
-    items: Vec<OrganizationView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
-
 /// A page of members.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MemberPage {
-    items: Vec<MemberView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type MemberPage = web::Page<MemberView>;
 
 fn organization_not_found() -> ApiError {
     ApiError::not_found("organization")
@@ -260,7 +245,7 @@ impl ListQuery {
 /// `GET /api/admin/organizations` → a page of organizations, by name.
 #[utoipa::path(get, path = "/api/admin/organizations", tag = "organizations",
     security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = OrganizationPage), (status = 401, description = "Not authenticated"), (status = 422, description = "Invalid input; field errors in `details`")))]
+    responses((status = 200, body = web::Page<OrganizationView>), (status = 401, description = "Not authenticated"), (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn list_organizations(
     _: Reader,
     state: Data<AppState>,
@@ -533,7 +518,7 @@ pub async fn set_organization_tier(
 /// `GET /api/admin/organizations/{id}/members` → a page of members, in the order they joined.
 #[utoipa::path(get, path = "/api/admin/organizations/{id}/members", tag = "organizations",
     security(("bearer" = [])), params(("id" = String, Path, format = Uuid, description = "The organization"), PageQueryParams),
-    responses((status = 200, body = MemberPage), (status = 401, description = "Not authenticated"), (status = 404, description = "No such organization"), (status = 422, description = "Invalid input; field errors in `details`")))]
+    responses((status = 200, body = web::Page<MemberView>), (status = 401, description = "Not authenticated"), (status = 404, description = "No such organization"), (status = 422, description = "Invalid input; field errors in `details`")))]
 pub async fn list_members(
     _: Reader,
     state: Data<AppState>,

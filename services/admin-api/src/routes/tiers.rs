@@ -96,13 +96,7 @@ impl From<Tier> for TierView {
 }
 
 /// A page of tiers.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TierPage {
-    items: Vec<TierView>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type TierPage = web::Page<TierView>;
 
 fn tier_not_found() -> ApiError {
     ApiError::not_found("tier")
@@ -123,7 +117,7 @@ fn write_error(err: db::Error) -> ApiError {
 /// `GET /api/admin/tiers` → a page of tiers, by name.
 #[utoipa::path(get, path = "/api/admin/tiers", tag = "tiers",
     security(("bearer" = [])), params(PageQueryParams),
-    responses((status = 200, body = TierPage), (status = 401, description = "Not authenticated"), (status = 422, description = "Bad page")))]
+    responses((status = 200, body = web::Page<TierView>), (status = 401, description = "Not authenticated"), (status = 422, description = "Bad page")))]
 pub async fn list_tiers(
     _: Reader,
     state: Data<AppState>,

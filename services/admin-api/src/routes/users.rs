@@ -140,13 +140,7 @@ impl From<UserListing> for UserSummary {
 }
 
 /// A page of users.
-#[derive(Serialize, ToSchema)]
-pub struct UserPage {
-    items: Vec<UserSummary>,
-    page: u32,
-    page_size: u32,
-    total: i64,
-}
+type UserPage = web::Page<UserSummary>;
 
 /// One user in full.
 #[derive(Serialize, ToSchema)]
@@ -228,7 +222,7 @@ async fn detail(state: &AppState, id: UserId) -> Result<UserDetail, ApiError> {
 /// Users, newest first, filtered; emails masked.
 #[utoipa::path(get, path = "/api/admin/users", tag = "users", params(UserQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = UserPage), (status = 401), (status = 403)))]
+    responses((status = 200, body = web::Page<UserSummary>), (status = 401), (status = 403)))]
 async fn list_users(
     _: Reader,
     state: Data<AppState>,
